@@ -1,0 +1,133 @@
+"""Typed settings per environment; the only module that reads environment variables.
+
+Everything else takes a ``LakeSettings`` (or the pieces it needs) as an argument, so tests and the CLI can
+build settings explicitly and a bad value fails at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+Environment = Literal["local", "s3", "aws"]
+ENVIRONMENTS: tuple[Environment, ...] = ("local", "s3", "aws")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """When the intake closes a landing batch (Firehose-like buffering hints)."""
+
+    max_events: int = 50_000
+    max_bytes: int = 5 * 1024 * 1024
+    max_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str = "local[2]"
+    shuffle_partitions: int = 4
+    driver_memory: str = "1g"
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    env: Environment = "local"
+    lake_root: str = str(REPO_ROOT / ".lake")
+    s3_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    batch: BatchLimits = BatchLimits()
+    spark: SparkSettings = SparkSettings()
+    max_event_bytes: int = 256 * 1024
+    sensor_lookback_seconds: int = 600
+    stream_name: str = "shop"
+
+    def with_root(self, lake_root: str) -> LakeSettings:
+        return _checked(replace(self, lake_root=lake_root))
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={value} must be positive")
+    return value
+
+
+def _checked(settings: LakeSettings) -> LakeSettings:
+    root = settings.lake_root
+    if settings.env == "local":
+        if "://" in root:
+            raise SettingsError(
+                f"LAKE_ROOT={root!r}: the local environment needs a folder path; "
+                "set LAKE_ENV=s3 for an s3:// root"
+            )
+    else:
+        if not root.startswith("s3://") or len(root) <= len("s3://"):
+            raise SettingsError(
+                f"LAKE_ROOT={root!r}: LAKE_ENV={settings.env} needs a root like s3://bucket/prefix"
+            )
+    if settings.env == "s3" and not settings.s3_endpoint_url:
+        raise SettingsError("LAKE_ENV=s3 needs LAKE_S3_ENDPOINT_URL (for example http://127.0.0.1:8333)")
+    url = settings.s3_endpoint_url
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"LAKE_S3_ENDPOINT_URL={url!r} must start with http:// or https://")
+    return settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
+    """Read settings from the environment (``LAKE_*`` and the standard ``AWS_*`` variables)."""
+    env_vars = os.environ if environ is None else environ
+    env = env_vars.get("LAKE_ENV", "local") or "local"
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"LAKE_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    default_root = str(REPO_ROOT / ".lake") if env == "local" else ""
+    settings = LakeSettings(
+        env=env,  # type: ignore[arg-type]
+        lake_root=env_vars.get("LAKE_ROOT") or default_root,
+        s3_endpoint_url=env_vars.get("LAKE_S3_ENDPOINT_URL") or None,
+        aws_region=env_vars.get("AWS_REGION") or env_vars.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_access_key_id=env_vars.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env_vars.get("AWS_SECRET_ACCESS_KEY") or None,
+        batch=BatchLimits(
+            max_events=_int(env_vars, "LAKE_BATCH_MAX_EVENTS", BatchLimits.max_events),
+            max_bytes=_int(env_vars, "LAKE_BATCH_MAX_BYTES", BatchLimits.max_bytes, minimum=1024),
+            max_seconds=_float(env_vars, "LAKE_BATCH_MAX_SECONDS", BatchLimits.max_seconds),
+        ),
+        spark=SparkSettings(
+            master=env_vars.get("LAKE_SPARK_MASTER") or SparkSettings.master,
+            shuffle_partitions=_int(env_vars, "LAKE_SPARK_SHUFFLE_PARTITIONS", SparkSettings.shuffle_partitions),
+            driver_memory=env_vars.get("LAKE_SPARK_DRIVER_MEMORY") or SparkSettings.driver_memory,
+        ),
+        max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
+        sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),
+        stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
+    )
+    return _checked(settings)

@@ -1,0 +1,198 @@
+"""Object store over the lake root: a local folder or S3, with the same interface.
+
+Keys are always relative to the lake root and use ``/``. Listing is lexicographic and can start after a
+cursor key, which is what makes a sensor tick cost O(new objects). ``list_calls`` counts listing requests so
+benchmarks and tests can show that cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class StorageError(RuntimeError):
+    """The lake's storage cannot be used; the message says which root and why."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: float  # seconds since the epoch
+
+
+class ObjectStore(ABC):
+    root: str
+    list_calls: int = 0
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write one object whole: a reader sees the old object, the new one, or none; never a part."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, strictly after ``start_after`` when given."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def uri(self, key: str = "") -> str: ...
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        """A private local folder to write a partition into before ``publish_dir``; removed afterwards."""
+
+    @abstractmethod
+    def publish_dir(self, local_dir: Path, prefix: str) -> list[str]:
+        """Replace everything under ``prefix`` with the files of ``local_dir``, as one visible step.
+
+        Returns the published keys. Files and folders whose names start with ``.`` or ``_`` (Spark's
+        ``_SUCCESS``, checksum files) are not published.
+        """
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def local_copy(self, prefix: str) -> Iterator[Path]:
+        """A local folder holding the objects under ``prefix`` (the folder itself on a local lake)."""
+
+    def check_reachable(self) -> None:
+        """Fail early with a clear message when the root cannot be used."""
+
+    def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        return [o.key for o in self.list(prefix, start_after)]
+
+
+def _publishable(path: Path, base: Path) -> bool:
+    return not any(part.startswith((".", "_")) for part in path.relative_to(base).parts)
+
+
+class LocalObjectStore(ObjectStore):
+    """The embedded default: a folder on this machine; atomic writes by rename."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.base = Path(root).resolve()
+        self.root = str(self.base)
+        self.list_calls = 0
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"object key {key!r} must be relative to the lake root")
+        return self.base / key
+
+    def check_reachable(self) -> None:
+        try:
+            self.base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"lake root {self.root} cannot be created: {exc.strerror}") from None
+        if not os.access(self.base, os.W_OK):
+            raise StorageError(f"lake root {self.root} is not writable")
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"no object {self.uri(key)}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Walks folders in key order and skips whole subtrees that sort before the cursor."""
+        self.list_calls += 1
+        start = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        if not start.is_dir():
+            return
+        yield from self._walk(start, prefix, start_after)
+
+    def _walk(self, folder: Path, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name + ("/" if e.is_dir() else ""))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # in-flight temporary files
+            rel = Path(entry.path).relative_to(self.base).as_posix()
+            if entry.is_dir():
+                sub = rel + "/"
+                if start_after and sub < start_after[: len(sub)]:
+                    continue  # the whole subtree sorts before the cursor
+                yield from self._walk(Path(entry.path), prefix, start_after)
+            elif rel.startswith(prefix) and (start_after is None or rel > start_after):
+                st = entry.stat()
+                yield ObjectInfo(rel, st.st_size, st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def uri(self, key: str = "") -> str:
+        return str(self._path(key)) if key else self.root
+
+    @contextlib.contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        # Inside the lake root so that publishing is a rename on the same file system.
+        path = self.base / "_system" / "staging" / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def publish_dir(self, local_dir: Path, prefix: str) -> list[str]:
+        target = self._path(prefix.rstrip("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.base / "_system" / "staging" / f"publish-{uuid.uuid4().hex}"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(local_dir, staged, ignore=shutil.ignore_patterns(".*", "_*"))
+        trash = self.base / "_system" / "staging" / f"replaced-{uuid.uuid4().hex}"
+        # Two renames: readers see the old partition, briefly none, then the new one; never a mix.
+        if target.exists():
+            os.replace(target, trash)
+        os.replace(staged, target)
+        shutil.rmtree(trash, ignore_errors=True)
+        return sorted(p.relative_to(self.base).as_posix() for p in target.rglob("*") if p.is_file())
+
+    @contextlib.contextmanager
+    def local_copy(self, prefix: str) -> Iterator[Path]:
+        yield self._path(prefix.rstrip("/"))
+
+
+def open_store(lake_root: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
+               access_key_id: str | None = None, secret_access_key: str | None = None) -> ObjectStore:
+    """The store for a lake root URI: a folder path, or ``s3://bucket/prefix``."""
+    if lake_root.startswith("s3://"):
+        from lake_assets.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore(
+            lake_root,
+            endpoint_url=endpoint_url,
+            region=region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+        )
+    if "://" in lake_root:
+        raise StorageError(f"lake root {lake_root!r}: only local folders and s3:// are supported")
+    return LocalObjectStore(lake_root)

@@ -1,0 +1,45 @@
+"""Shared fixtures: one Spark session per test session, a temporary lake, the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lake_assets.registry import SchemaRegistry
+from lake_assets.settings import LakeSettings
+from lake_assets.storage.object_store import LocalObjectStore
+
+pytest_plugins = ["lake_assets_tests.fixtures.seaweed"]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from lake_assets.transforms.spark_session import build_spark_session
+
+    session = build_spark_session(app_name="lake_assets_tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def local_store(lake_root: Path) -> LocalObjectStore:
+    return LocalObjectStore(lake_root)
+
+
+@pytest.fixture
+def settings(lake_root: Path) -> LakeSettings:
+    return LakeSettings(env="local", lake_root=str(lake_root))
+
+
+@pytest.fixture(scope="session")
+def registry() -> SchemaRegistry:
+    return SchemaRegistry.from_directory()
