@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ class ObjectStore(ABC):
     def local_copy(self, prefix: str) -> Iterator[Path]:
         """A local folder holding the objects under ``prefix`` (the folder itself on a local lake)."""
 
+    @abstractmethod
     def check_reachable(self) -> None:
         """Fail early with a clear message when the root cannot be used."""
 
@@ -82,7 +84,15 @@ def _publishable(path: Path, base: Path) -> bool:
 
 
 class LocalObjectStore(ObjectStore):
-    """The embedded default: a folder on this machine; atomic writes by rename."""
+    """The embedded default: a folder on this machine; atomic writes by rename.
+
+    Readers list through directory file descriptors, so a listing that races a ``publish_dir`` sees the old
+    partition, the new one, or (for an instant) none, never a mix; replaced partitions are kept in
+    ``_system/trash/`` for ``TRASH_GRACE_SECONDS`` so a reader already inside one can finish.
+    """
+
+    TEMP_SUFFIX = ".lake-tmp"
+    TRASH_GRACE_SECONDS = 300
 
     def __init__(self, root: str | Path) -> None:
         self.base = Path(root).resolve()
@@ -104,15 +114,21 @@ class LocalObjectStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}{self.TEMP_SUFFIX}"
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise StorageError(
+                f"cannot store {key!r} in the local lake {self.root}: {exc.strerror} (a local key cannot "
+                "also be a folder of other keys, which S3 allows; rename one of them)"
+            ) from None
 
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise StorageError(f"no object {self.uri(key)}") from None
 
     def exists(self, key: str) -> bool:
@@ -121,28 +137,46 @@ class LocalObjectStore(ObjectStore):
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Walks folders in key order and skips whole subtrees that sort before the cursor."""
         self.list_calls += 1
-        start = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
-        if not start.is_dir():
-            return
-        yield from self._walk(start, prefix, start_after)
-
-    def _walk(self, folder: Path, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        folder_key = prefix[: prefix.rfind("/") + 1]  # the folder the prefix lies in
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name + ("/" if e.is_dir() else ""))
+            fd = os.open(self._path(folder_key) if folder_key else self.base, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        try:
+            yield from self._walk(fd, folder_key, prefix, start_after)
+        finally:
+            os.close(fd)
+
+    def _walk(self, fd: int, rel: str, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        try:
+            entries = [(e.name, e.is_dir(follow_symlinks=False), e) for e in os.scandir(fd)]
         except FileNotFoundError:
             return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue  # in-flight temporary files
-            rel = Path(entry.path).relative_to(self.base).as_posix()
-            if entry.is_dir():
-                sub = rel + "/"
+        entries.sort(key=lambda item: item[0] + ("/" if item[1] else ""))
+        for name, is_dir, entry in entries:
+            if name.endswith(self.TEMP_SUFFIX):
+                continue  # an object still being written
+            key = rel + name
+            if is_dir:
+                sub = key + "/"
+                if not (sub.startswith(prefix) or prefix.startswith(sub)):
+                    continue
                 if start_after and sub < start_after[: len(sub)]:
                     continue  # the whole subtree sorts before the cursor
-                yield from self._walk(Path(entry.path), prefix, start_after)
-            elif rel.startswith(prefix) and (start_after is None or rel > start_after):
-                st = entry.stat()
-                yield ObjectInfo(rel, st.st_size, st.st_mtime)
+                try:
+                    sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                try:
+                    yield from self._walk(sub_fd, sub, prefix, start_after)
+                finally:
+                    os.close(sub_fd)
+            elif key.startswith(prefix) and (start_after is None or key > start_after):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(key, st.st_size, st.st_mtime)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -164,24 +198,39 @@ class LocalObjectStore(ObjectStore):
     def publish_dir(self, local_dir: Path, prefix: str) -> list[str]:
         target = self._path(prefix.rstrip("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        staged = self.base / "_system" / "staging" / f"publish-{uuid.uuid4().hex}"
+        system = self.base / "_system"
+        staged = system / "staging" / f"publish-{uuid.uuid4().hex}"
         staged.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(local_dir, staged, ignore=shutil.ignore_patterns(".*", "_*"))
-        trash = self.base / "_system" / "staging" / f"replaced-{uuid.uuid4().hex}"
+        trash = system / "trash" / f"{time.time_ns()}-{uuid.uuid4().hex}"
+        trash.parent.mkdir(parents=True, exist_ok=True)
         # Two renames: readers see the old partition, briefly none, then the new one; never a mix.
         if target.exists():
             os.replace(target, trash)
         os.replace(staged, target)
-        shutil.rmtree(trash, ignore_errors=True)
+        self._empty_trash()
         return sorted(p.relative_to(self.base).as_posix() for p in target.rglob("*") if p.is_file())
+
+    def _empty_trash(self) -> None:
+        cutoff = time.time_ns() - self.TRASH_GRACE_SECONDS * 1_000_000_000
+        for old in (self.base / "_system" / "trash").iterdir():
+            stamp = old.name.split("-", 1)[0]
+            if stamp.isdigit() and int(stamp) < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
 
     @contextlib.contextmanager
     def local_copy(self, prefix: str) -> Iterator[Path]:
         yield self._path(prefix.rstrip("/"))
 
 
-def open_store(lake_root: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
-               access_key_id: str | None = None, secret_access_key: str | None = None) -> ObjectStore:
+def open_store(
+    lake_root: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> ObjectStore:
     """The store for a lake root URI: a folder path, or ``s3://bucket/prefix``."""
     if lake_root.startswith("s3://"):
         from lake_assets.storage.s3 import S3ObjectStore

@@ -22,8 +22,10 @@ def zone_prefix(zone: Zone, *parts: str) -> str:
 
 
 def partition_value(day: dt.date | str) -> str:
+    """The canonical ``YYYY-MM-DD`` form; other spellings of a day are refused, so a day has one folder."""
     value = day.isoformat() if isinstance(day, dt.date) else day
-    dt.date.fromisoformat(value)  # raises ValueError on a bad day
+    if dt.date.fromisoformat(value).isoformat() != value:  # raises ValueError on a bad day
+        raise ValueError(f"partition day {value!r} must be written YYYY-MM-DD")
     return value
 
 
