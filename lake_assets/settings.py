@@ -123,7 +123,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         ),
         spark=SparkSettings(
             master=env_vars.get("LAKE_SPARK_MASTER") or SparkSettings.master,
-            shuffle_partitions=_int(env_vars, "LAKE_SPARK_SHUFFLE_PARTITIONS", SparkSettings.shuffle_partitions),
+            shuffle_partitions=_int(
+                env_vars, "LAKE_SPARK_SHUFFLE_PARTITIONS", SparkSettings.shuffle_partitions
+            ),
             driver_memory=env_vars.get("LAKE_SPARK_DRIVER_MEMORY") or SparkSettings.driver_memory,
         ),
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),

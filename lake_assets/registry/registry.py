@@ -84,8 +84,11 @@ class SchemaRegistry:
             raise RegistryError(f"schema registry folder {root} does not exist")
         subjects: dict[str, Subject] = {}
         for group_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            defaults = _read_json(group_dir / "subject_defaults.json") if (
-                group_dir / "subject_defaults.json").exists() else {}
+            defaults = (
+                _read_json(group_dir / "subject_defaults.json")
+                if (group_dir / "subject_defaults.json").exists()
+                else {}
+            )
             for subject_dir in sorted(p for p in group_dir.iterdir() if p.is_dir()):
                 subject = _load_subject(group_dir.name, subject_dir, defaults)
                 if subject.name in subjects:
@@ -159,7 +162,9 @@ def _load_subject(group: str, subject_dir: Path, defaults: dict[str, Any]) -> Su
         raise RegistryError(f"{subject_dir}: a subject needs at least v1.avsc")
     expected = list(range(1, len(numbered) + 1))
     if sorted(numbered) != expected:
-        raise RegistryError(f"{subject_dir}: versions must be numbered 1..N without gaps, found {sorted(numbered)}")
+        raise RegistryError(
+            f"{subject_dir}: versions must be numbered 1..N without gaps, found {sorted(numbered)}"
+        )
     versions = []
     for number in expected:
         schema = _read_json(numbered[number])
@@ -183,4 +188,6 @@ def _check_event_envelope(path: Path, schema: dict[str, Any]) -> None:
             raise RegistryError(f"{path}: an event schema needs a field {name!r}")
     time_type = fields["event_time"]
     if not (isinstance(time_type, dict) and time_type.get("logicalType") == "timestamp-millis"):
-        raise RegistryError(f"{path}: event_time must be {{'type': 'long', 'logicalType': 'timestamp-millis'}}")
+        raise RegistryError(
+            f"{path}: event_time must be {{'type': 'long', 'logicalType': 'timestamp-millis'}}"
+        )

@@ -1,0 +1,92 @@
+"""raw/events/<subject>: Avro per event type, built from the registry (one asset per subject, no copies)."""
+
+import dagster as dg
+
+from lake_assets.assets.partitions import DAILY, SINGLE_RUN
+from lake_assets.registry import SchemaRegistry
+from lake_assets.resources.lake import LakeResource
+from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partition, verify_raw_files
+from lake_assets.storage import Zone, partition_prefix
+
+CONFORMS = "conforms_to_schema"
+RECONCILES = "counts_reconcile_with_landing"
+
+
+def raw_event_key(subject: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", "events", subject])
+
+
+def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDefinition:
+    latest = registry.latest(subject)
+    key = raw_event_key(subject)
+
+    @dg.asset(
+        key=key,
+        group_name="raw",
+        kinds={"avro"},
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
+        description=f"Valid `{subject}` events as Avro, one file per landing object, by event day. "
+        f"Schema {latest.schema_id} (registry subject `{subject}`).",
+        metadata={"schema_id": latest.schema_id, "schema_fingerprint": latest.fingerprint},
+        check_specs=[
+            dg.AssetCheckSpec(
+                CONFORMS,
+                asset=key,
+                blocking=True,
+                description="Every record conforms to its registered schema.",
+            ),
+            dg.AssetCheckSpec(
+                RECONCILES, asset=key, blocking=True, description="Raw record count equals the landing index."
+            ),
+        ],
+    )
+    def raw_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        store = lake.store
+        totals = {"records": 0, "files": 0, "landing_objects": 0}
+        for day in context.partition_keys:
+            with store.staging_dir() as stage:
+                try:
+                    result = build_raw_partition(store, lake.registry, lake.decoder, subject, day, stage)
+                except CorruptLandingObject as exc:
+                    raise dg.Failure(description=str(exc)) from None
+                verification = verify_raw_files(stage, lake.registry, subject, result.expected)
+                if not verification.passed:
+                    # Checked before publishing: a bad batch never becomes visible downstream.
+                    raise dg.Failure(
+                        description=f"raw/events/{subject} dt={day} failed its checks; nothing published: "
+                        + "; ".join(verification.problems)
+                    )
+                store.publish_dir(stage, partition_prefix(Zone.RAW, "events", subject, day))
+            context.log.info(
+                f"raw/events/{subject} dt={day}: {result.records} records in {len(result.files)} files "
+                f"from {len(result.landing_objects)} landing objects"
+            )
+            totals["records"] += result.records
+            totals["files"] += len(result.files)
+            totals["landing_objects"] += len(result.landing_objects)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": totals["records"],
+                "files": totals["files"],
+                "landing_objects": totals["landing_objects"],
+                "partitions": len(context.partition_keys),
+                "schema_id": latest.schema_id,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CONFORMS,
+                    passed=True,
+                    metadata={"records_checked": totals["records"], "schema_id": latest.schema_id},
+                ),
+                dg.AssetCheckResult(
+                    check_name=RECONCILES, passed=True, metadata={"records": totals["records"]}
+                ),
+            ],
+        )
+
+    return raw_events
+
+
+def build_raw_event_assets(registry: SchemaRegistry) -> list[dg.AssetsDefinition]:
+    return [build_raw_event_asset(registry, subject) for subject in registry.subjects("events")]

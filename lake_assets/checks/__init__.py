@@ -1,0 +1,1 @@
+"""Asset checks and the data checks behind them."""

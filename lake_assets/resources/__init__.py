@@ -1,0 +1,1 @@
+"""Dagster resources: the lake (object store + registry) and Spark."""

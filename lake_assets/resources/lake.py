@@ -1,0 +1,58 @@
+"""The lake as a Dagster resource: settings in, object store and registry out."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from lake_assets.registry import SchemaRegistry
+from lake_assets.registry.validation import EventDecoder
+from lake_assets.settings import LakeSettings
+from lake_assets.storage import ObjectStore, open_store
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the lake lives. Built from ``LakeSettings`` in definitions; tests pass a temporary root."""
+
+    env: str = "local"
+    lake_root: str
+    s3_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    max_event_bytes: int = 256 * 1024
+    sensor_lookback_seconds: int = 600
+
+    _store: ObjectStore | None = PrivateAttr(default=None)
+    _registry: SchemaRegistry | None = PrivateAttr(default=None)
+    _decoder: EventDecoder | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: LakeSettings) -> LakeResource:
+        return cls(
+            env=settings.env,
+            lake_root=settings.lake_root,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            aws_region=settings.aws_region,
+            max_event_bytes=settings.max_event_bytes,
+            sensor_lookback_seconds=settings.sensor_lookback_seconds,
+        )
+
+    @property
+    def store(self) -> ObjectStore:
+        if self._store is None:
+            # Credentials come from the standard AWS chain (environment, profile, role), never from config.
+            self._store = open_store(
+                self.lake_root, endpoint_url=self.s3_endpoint_url, region=self.aws_region
+            )
+        return self._store
+
+    @property
+    def registry(self) -> SchemaRegistry:
+        if self._registry is None:
+            self._registry = SchemaRegistry.from_directory()
+        return self._registry
+
+    @property
+    def decoder(self) -> EventDecoder:
+        if self._decoder is None:
+            self._decoder = EventDecoder(self.registry, max_event_bytes=self.max_event_bytes)
+        return self._decoder

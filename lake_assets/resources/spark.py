@@ -1,0 +1,27 @@
+"""Spark as a Dagster resource: one local session per process, shared by every step of a run."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+from lake_assets.settings import SparkSettings
+from lake_assets.transforms.spark_session import build_spark_session
+
+
+class SparkResource(dg.ConfigurableResource):
+    master: str = SparkSettings.master
+    shuffle_partitions: int = SparkSettings.shuffle_partitions
+    driver_memory: str = SparkSettings.driver_memory
+
+    @classmethod
+    def from_settings(cls, settings: SparkSettings) -> SparkResource:
+        return cls(
+            master=settings.master,
+            shuffle_partitions=settings.shuffle_partitions,
+            driver_memory=settings.driver_memory,
+        )
+
+    def session(self) -> SparkSession:
+        # getOrCreate: the in-process executor runs all steps in one process, so they share this session.
+        return build_spark_session(self.master, self.shuffle_partitions, self.driver_memory)

@@ -1,0 +1,136 @@
+"""Assets with dagster.materialize on a temporary lake: raw Avro -> intermediate -> final, and bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+import fastavro
+import pyarrow.dataset as ds
+import pytest
+
+from lake_assets.definitions import build_assets
+from lake_assets.registry import SchemaRegistry
+from lake_assets.resources.spark import SparkResource
+from lake_assets.sensors.landing import index_new_landing_objects
+from lake_assets.sources.events_raw import SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
+from lake_assets.sources.landing_index import LandingCursor
+from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.lake_helpers import (
+    START,
+    expected_counts,
+    ingest_lines,
+    lake_resource,
+    sample_lines,
+    valid_events,
+)
+
+DAYS = [START.isoformat(), (START + dt.timedelta(days=1)).isoformat()]
+
+
+def materialize_all(
+    lake_root: Path, selection: str = "*", days: list[str] = DAYS
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        build_assets(SchemaRegistry.from_directory()),
+        selection=selection,
+        resources={"lake": lake_resource(lake_root), "spark": SparkResource()},
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def built_lake(tmp_path_factory, spark) -> tuple[Path, list[bytes], dg.ExecuteInProcessResult]:
+    """One lake for the module: 3,000 sample events over two days through every layer (one Spark session)."""
+    root = tmp_path_factory.mktemp("lake")
+    store = LocalObjectStore(root)
+    lines = sample_lines(3000, days=2)
+    ingest_lines(store, lines)
+    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    result = materialize_all(root)
+    return root, lines, result
+
+
+def test_the_whole_graph_materializes_with_passing_checks(built_lake) -> None:
+    _, _, result = built_lake
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+
+
+def test_raw_avro_holds_every_landed_event_with_its_schema_id(built_lake) -> None:
+    root, lines, _ = built_lake
+    landed = valid_events(lines)
+    per_type = defaultdict(int)
+    for event in landed:
+        per_type[event["event_type"]] += 1
+    for subject, count in per_type.items():
+        files = sorted((root / "raw" / "events" / subject).glob("dt=*/*.avro"))
+        assert files
+        total = 0
+        for path in files:
+            with open(path, "rb") as handle:
+                reader = fastavro.reader(handle)
+                assert reader.metadata[SCHEMA_ID_KEY].startswith(f"{subject}:v")
+                assert reader.metadata[SOURCE_OBJECT_KEY].startswith("landing/events/")
+                total += sum(1 for _ in reader)
+        assert total == count  # duplicates are kept in raw; raw is the unchanged record of what arrived
+
+
+def test_intermediate_is_deduplicated_per_event_day(built_lake) -> None:
+    root, lines, _ = built_lake
+    expected = expected_counts(valid_events(lines))
+    for subject in ("page_view", "cart_update", "order_placed"):
+        table = ds.dataset(root / "intermediate" / "events" / subject, format="parquet", partitioning="hive")
+        got = table.to_table(columns=["event_id", "dt"]).to_pylist()
+        assert len({r["event_id"] for r in got}) == len(got)
+        by_day = defaultdict(int)
+        for row in got:
+            by_day[str(row["dt"])] += 1
+        assert dict(by_day) == {day: n for (s, day), n in expected.items() if s == subject}
+
+
+def test_final_sales_match_an_independent_computation(built_lake) -> None:
+    root, lines, _ = built_lake
+    units: dict[tuple[str, str], int] = defaultdict(int)
+    revenue: dict[tuple[str, str], int] = defaultdict(int)
+    seen = set()
+    for event in valid_events(lines):
+        if event["event_type"] != "order_placed" or event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        day = dt.datetime.fromisoformat(event["event_time"]).astimezone(dt.UTC).date().isoformat()
+        for item in event["items"]:
+            units[(day, item["product_id"])] += item["quantity"]
+            revenue[(day, item["product_id"])] += item["quantity"] * item["unit_price_cents"]
+    table = ds.dataset(root / "final" / "shop" / "daily_product_sales", format="parquet", partitioning="hive")
+    rows = table.to_table().to_pylist()
+    assert {(str(r["dt"]), r["product_id"]): r["units"] for r in rows} == dict(units)
+    assert {(str(r["dt"]), r["product_id"]): r["revenue_cents"] for r in rows} == dict(revenue)
+
+
+def test_rerunning_a_partition_rewrites_the_same_raw_files(built_lake) -> None:
+    root, _, _ = built_lake
+    before = sorted(p.relative_to(root) for p in (root / "raw").rglob("*.avro"))
+    result = materialize_all(root, selection="raw/events/page_view")
+    assert result.success
+    after = sorted(p.relative_to(root) for p in (root / "raw").rglob("*.avro"))
+    assert before == after
+
+
+def test_a_corrupt_landing_object_fails_raw_naming_it_and_publishes_nothing(tmp_path: Path, spark) -> None:
+    root = tmp_path / "lake"
+    store = LocalObjectStore(root)
+    ingest_lines(store, sample_lines(200, days=1, seed=5))
+    bad_key = f"landing/events/{START:%Y/%m/%d}/12/shop-1-{START:%Y-%m-%d}-12-00-00-corrupt.jsonl"
+    store.put_bytes(bad_key, b'{"event_type": "page_view", "event_time": "2026-11-20T12:00:00Z", "oops"\n')
+    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    result = materialize_all(root, selection="raw/events/page_view", days=[START.isoformat()])
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert bad_key in failure.message
+    assert not (root / "raw" / "events" / "page_view").exists()
+    assert store.exists(bad_key)  # landing data is never modified or deleted by processing

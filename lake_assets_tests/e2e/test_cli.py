@@ -1,0 +1,116 @@
+"""End to end through the real command lines: ``lake`` and ``dagster asset materialize`` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lake_assets.settings import REPO_ROOT
+from lake_assets.sources.sample_data import write_sample_file
+from lake_assets_tests.lake_helpers import START
+
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    env.update(
+        {"LAKE_ROOT": str(tmp_path / "lake"), "DAGSTER_HOME": str(home), "LAKE_BATCH_MAX_EVENTS": "500"}
+    )
+    return env
+
+
+@pytest.mark.e2e
+def test_ingest_index_materialize_query(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    sample = tmp_path / "events.jsonl"
+    write_sample_file(sample, n_events=2000, days=1, start=START, seed=3)
+    ingested = run([str(BIN / "lake"), "events", "ingest", str(sample)], cli_env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "quarantined" in ingested.stdout
+    indexed = run([str(BIN / "lake"), "index"], cli_env)
+    assert indexed.returncode == 0, indexed.stderr
+    assert f"raw/events/page_view dt={START}" in indexed.stdout
+    done = run(
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "lake_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            START.isoformat(),
+        ],
+        cli_env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "RUN_SUCCESS" in done.stdout + done.stderr
+    query = run(
+        [
+            str(BIN / "lake"),
+            "query",
+            "SELECT 'days=' || count(*) AS r FROM final_shop_daily_funnel WHERE sessions > 0",
+        ],
+        cli_env,
+    )
+    assert query.returncode == 0, query.stderr
+    assert "days=1" in query.stdout
+
+
+def test_a_bad_setting_is_one_clear_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "LAKE_ENV": "cloud"}
+    done = run([str(BIN / "lake"), "index"], env)
+    assert done.returncode == 2
+    assert "LAKE_ENV='cloud' is not one of local, s3, aws" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_s3_endpoint_is_a_clear_error_at_start(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    sample = tmp_path / "one.jsonl"
+    sample.write_text(json.dumps({"event_type": "page_view"}) + "\n")
+    env = {
+        **cli_env,
+        "LAKE_ENV": "s3",
+        "LAKE_ROOT": "s3://lake/prefix",
+        "LAKE_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+    }
+    done = run([str(BIN / "lake"), "events", "ingest", str(sample)], env, timeout=60)
+    assert done.returncode == 2
+    assert "http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_schemas_check_gates_an_incompatible_version(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO_ROOT / "lake_assets" / "registry" / "schemas", registry)
+    ok = run([str(BIN / "lake"), "schemas", "check", "--registry", str(registry)], cli_env)
+    assert ok.returncode == 0, ok.stderr
+    subject = registry / "events" / "cart_update"
+    v2 = json.loads((subject / "v1.avsc").read_text())
+    for field in v2["fields"]:
+        if field["name"] == "quantity":
+            field["type"] = "string"  # int -> string cannot be read by the new schema
+    (subject / "v2.avsc").write_text(json.dumps(v2))
+    bad = run([str(BIN / "lake"), "schemas", "check", "--registry", str(registry)], cli_env)
+    assert bad.returncode == 1
+    assert "cart_update v2 is not BACKWARD compatible with v1" in bad.stderr
+    assert "quantity" in bad.stderr
