@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lake_assets.assets.intermediate import intermediate_event_key
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
-from lake_assets.assets.spark_io import publish_by_day, read_intermediate_events, table_schema
+from lake_assets.assets.spark_io import publish_by_day, read_intermediate_events, table_schema, write_by_day
 from lake_assets.checks.table_checks import duplicate_keys, rows_violating
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -65,8 +65,7 @@ def build_final_asset(
                     read_intermediate_events(session, store, lake.registry, subject, days)
                 )
             result = transform(session, frames)
-            result.write.mode("overwrite").partitionBy("dt").parquet(str(stage / "table"))
-            written = session.read.parquet(str(stage / "table"))
+            written = write_by_day(session, result, stage / "table")
             rows = written.count()
             dupes = duplicate_keys(written, key_columns)
             broken = {inv: rows_violating(written, inv) for inv in invariants}

@@ -4,7 +4,13 @@ import dagster as dg
 
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
 from lake_assets.assets.raw import raw_event_key
-from lake_assets.assets.spark_io import CLEAN_PARAMS, publish_by_day, read_raw_events, table_schema
+from lake_assets.assets.spark_io import (
+    CLEAN_PARAMS,
+    publish_by_day,
+    read_raw_events,
+    table_schema,
+    write_by_day,
+)
 from lake_assets.checks.table_checks import duplicate_keys, null_counts
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
@@ -59,8 +65,7 @@ def build_intermediate_event_asset(registry: SchemaRegistry, subject: str) -> dg
             store.staging_dir() as stage,
         ):
             cleaned = clean_events(session, {"raw": raw}, CLEAN_PARAMS)
-            cleaned.write.mode("overwrite").partitionBy("dt").parquet(str(stage / "table"))
-            written = session.read.parquet(str(stage / "table"))
+            written = write_by_day(session, cleaned, stage / "table")
             raw_rows = raw.count()
             raw_distinct = raw.select("event_id").distinct().count()
             rows = written.count()

@@ -73,6 +73,14 @@ def read_intermediate_events(
             yield clean_events(spark, {"raw": empty_raw.limit(0)}, CLEAN_PARAMS)
 
 
+def write_by_day(spark: SparkSession, df: DataFrame, folder: Path) -> DataFrame:
+    """Write Parquet partitioned by ``dt`` and read it back (what readers will see) for the checks."""
+    df.write.mode("overwrite").partitionBy("dt").parquet(str(folder))
+    if not any(folder.glob("dt=*/*.parquet")):
+        return spark.createDataFrame([], df.schema)  # nothing written: Spark cannot infer an empty schema
+    return spark.read.parquet(str(folder))
+
+
 def publish_by_day(
     store: ObjectStore, written: Path, zone: Zone, source: str, table: str, days: Sequence[str]
 ) -> None:

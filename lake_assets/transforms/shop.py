@@ -64,7 +64,9 @@ def daily_product_sales(
     in product_id order, so Parquet min/max statistics let a reader skip row groups by product. Spark's
     writer keeps this order (it only needs rows grouped by dt, which the sort already gives).
     """
-    lines = order_lines(spark, inputs, params)
+    # One shuffle: lines hashed by dt already satisfy both aggregation steps (the distinct count's too), so
+    # Spark adds no exchange for them; grouping first would cost two more shuffles to then regroup by dt.
+    lines = order_lines(spark, inputs, params).repartition(PARTITION_COL)
     return (
         lines.groupBy(PARTITION_COL, "product_id")
         .agg(
@@ -72,7 +74,6 @@ def daily_product_sales(
             F.sum("quantity").cast("bigint").alias("units"),
             F.sum("line_total_cents").cast("bigint").alias("revenue_cents"),
         )
-        .repartition(PARTITION_COL)
         .sortWithinPartitions(PARTITION_COL, "product_id")
         .select(PARTITION_COL, "product_id", "orders", "units", "revenue_cents")
     )
@@ -97,7 +98,10 @@ def daily_funnel(
     view_to_cart_rate = cart_add / product_view, cart_to_order_rate = order / cart_add, conversion_rate =
     order / sessions; null where the denominator is 0. One small file, ordered by dt.
 
-    One pass: flags per (dt, session) with max(), then sums per dt, instead of four distinct counts.
+    One pass: flags per (dt, session) with max(), then sums per dt, instead of four distinct counts. Both
+    aggregations keep Spark's partial (map-side) step, which shrinks ~1e6 events to ~1e4 sessions per day
+    before the shuffle; repartitioning by dt first (one shuffle, as in daily_product_sales) measured no
+    faster here, because it ships every event.
     """
     no = F.lit(False)
     flags = ["viewed", "added", "ordered"]

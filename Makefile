@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 and Java 17 present):
+#   make demo   - the whole lake on the embedded local default, with a summary
+#   make test   - lint, registry gate and the test suite (what CI runs)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+.PHONY: install demo test dev bench lock
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/lake demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lake schemas check
+	$(BIN)/pytest -q -p no:cacheprovider
+
+dev: install
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev
+
+bench: install
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
