@@ -16,6 +16,7 @@ from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_se
 from lake_assets.storage import ObjectStore, StorageError, open_store
 
 DEMO_HOME = REPO_ROOT / ".dagster_home"
+MODULE = "lake_assets.definitions"
 
 
 class CliError(RuntimeError):
@@ -71,15 +72,15 @@ def cmd_events_ingest(args: argparse.Namespace, settings: LakeSettings) -> int:
 
 
 def cmd_index(args: argparse.Namespace, settings: LakeSettings) -> int:
-    partitions = _index(settings)
+    partitions, _ = _index(settings)
     for (subject, day), keys in partitions.items():
         print(f"raw/events/{subject} dt={day}: {len(keys)} new landing object(s)")
     print(f"{len(partitions)} partition(s) to materialize")
     return 0
 
 
-def _index(settings: LakeSettings) -> dict[tuple[str, str], list[str]]:
-    """Run the landing sensor's indexing once, with its cursor kept in the lake."""
+def _index(settings: LakeSettings) -> tuple[dict[tuple[str, str], list[str]], str]:
+    """Run the landing sensor's indexing once, with its cursor kept in the lake; returns the cursor too."""
     from lake_assets.resources.lake import LakeResource
     from lake_assets.sensors.landing import index_new_landing_objects
     from lake_assets.sources.landing_index import LandingCursor
@@ -92,7 +93,7 @@ def _index(settings: LakeSettings) -> dict[tuple[str, str], list[str]]:
     )
     partitions, cursor, _ = index_new_landing_objects(lake, cursor, limit=None)
     store.put_bytes(cursor_key, cursor.to_json().encode())
-    return partitions
+    return partitions, cursor.to_json()
 
 
 def _dagster_env(settings: LakeSettings, home: Path) -> dict[str, str]:
@@ -103,25 +104,21 @@ def _dagster_env(settings: LakeSettings, home: Path) -> dict[str, str]:
     return env
 
 
-def materialize(settings: LakeSettings, select: str, first: str, last: str, home: Path) -> None:
-    """The real Dagster CLI, one run for the whole range (single-run backfill policy)."""
-    partition = ["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "asset",
-        "materialize",
-        "-m",
-        "lake_assets.definitions",
-        "--select",
-        select,
-        *partition,
-    ]
+def _dagster(settings: LakeSettings, home: Path, *args: str) -> None:
+    """The real Dagster CLI against the lake's module, with a lasting DAGSTER_HOME."""
+    command = [str(Path(sys.executable).with_name("dagster")), *args]
     done = subprocess.run(
         command, cwd=REPO_ROOT, env=_dagster_env(settings, home), capture_output=True, text=True
     )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise CliError(f"dagster asset materialize failed (exit {done.returncode}):\n{tail}")
+        raise CliError(f"dagster {' '.join(args[:2])} failed (exit {done.returncode}):\n{tail}")
+
+
+def materialize(settings: LakeSettings, select: str, first: str, last: str, home: Path) -> None:
+    """One run for the whole range (single-run backfill policy)."""
+    partition = ["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]
+    _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", select, *partition)
 
 
 def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
@@ -141,13 +138,25 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     print(f"generated {args.events:,} events over {args.days} days into {sample}")
     report = _ingest(settings, store, str(sample))
     print(report.summary())
-    partitions = _index(settings)
+    partitions, cursor = _index(settings)
     days = sorted({day for _, day in partitions})
     print(f"indexed {len(partitions)} raw partitions over {len(days)} days ({days[0]} .. {days[-1]})")
     step = time.monotonic()
     materialize(settings, "*", days[0], days[-1], args.dagster_home)
     print(
         f"dagster asset materialize (raw -> intermediate -> final, one run): {time.monotonic() - step:.1f} s"
+    )
+    # Hand the index cursor to the landing sensor, so `dagster dev` next does not re-run what the demo ran.
+    _dagster(
+        settings,
+        args.dagster_home,
+        "sensor",
+        "cursor",
+        "landing_events_sensor",
+        "-m",
+        MODULE,
+        "--set",
+        cursor,
     )
     print(lake_summary(store))
     query = (
@@ -156,7 +165,11 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     )
     print(f"\nSQL> {query}")
     print(run_sql(store, query))
-    print(f"\nsample stats: {stats}")
+    print(
+        f"\nthe sample held {stats.valid:,} valid events ({stats.duplicates:,} re-sent duplicates, "
+        f"{stats.late:,} late) and {stats.invalid_total:,} invalid ones; {stats.sessions:,} sessions, "
+        f"{stats.orders:,} orders"
+    )
     print(f"demo finished in {time.monotonic() - started:.1f} s. DAGSTER_HOME={args.dagster_home}")
     print(f"Next: DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev   (then open http://127.0.0.1:3000)")
     return 0

@@ -5,7 +5,7 @@ import dagster as dg
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
 from lake_assets.assets.raw import raw_event_key
 from lake_assets.assets.spark_io import (
-    CLEAN_PARAMS,
+    clean_params,
     publish_by_day,
     read_raw_events,
     table_schema,
@@ -64,7 +64,7 @@ def build_intermediate_event_asset(registry: SchemaRegistry, subject: str) -> dg
             read_raw_events(session, store, lake.registry, subject, days) as raw,
             store.staging_dir() as stage,
         ):
-            cleaned = clean_events(session, {"raw": raw}, CLEAN_PARAMS)
+            cleaned = clean_events(session, {"raw": raw}, clean_params(lake.registry, subject))
             written = write_by_day(session, cleaned, stage / "table")
             raw_rows = raw.count()
             raw_distinct = raw.select("event_id").distinct().count()

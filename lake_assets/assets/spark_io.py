@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +19,10 @@ from lake_assets.storage import ObjectStore, Zone, partition_prefix
 from lake_assets.transforms.events import clean_events
 from lake_assets.transforms.spark_session import AVRO_FORMAT
 
-CLEAN_PARAMS = {"key": "event_id", "time": "event_time"}
+
+def clean_params(registry: SchemaRegistry, subject: str) -> dict[str, object]:
+    """Parameters of ``clean_events`` for one subject: cast to the latest registered schema."""
+    return {"key": "event_id", "time": "event_time", "avro_schema": registry.latest(subject).schema}
 
 
 @contextlib.contextmanager
@@ -51,7 +55,9 @@ def read_raw_events(
             with open(empty, "wb") as out:
                 fastavro.writer(out, registry.latest(subject).parsed, [])
             paths = [str(empty)]
-        df = spark.read.format(AVRO_FORMAT).load(paths)
+        # Read with the latest registered schema: files of older compatible versions resolve into it.
+        schema_json = json.dumps(registry.latest(subject).schema)
+        df = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
         yield df.withColumn("_source_file", F.col("_metadata.file_name"))
 
 
@@ -70,7 +76,7 @@ def read_intermediate_events(
             yield functools.reduce(DataFrame.unionByName, frames)
             return
         with read_raw_events(spark, store, registry, subject, []) as empty_raw:
-            yield clean_events(spark, {"raw": empty_raw.limit(0)}, CLEAN_PARAMS)
+            yield clean_events(spark, {"raw": empty_raw.limit(0)}, clean_params(registry, subject))
 
 
 def write_by_day(spark: SparkSession, df: DataFrame, folder: Path) -> DataFrame:
