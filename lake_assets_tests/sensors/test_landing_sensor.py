@@ -57,3 +57,14 @@ def test_redelivered_objects_produce_the_same_run_keys(local_store: LocalObjectS
 def test_sensor_is_part_of_the_definitions(lake_root) -> None:
     defs = build_definitions(LakeSettings(lake_root=str(lake_root)))
     assert defs.resolve_sensor_def("landing_events_sensor") is not None
+
+
+def test_events_dated_outside_the_partitions_do_not_break_the_tick(local_store: LocalObjectStore) -> None:
+    """A producer with a wrong clock must not stop the sensor: its day is skipped with a warning."""
+    future = b'{"event_type": "page_view", "event_time": "2031-01-01T00:00:00Z", "event_id": "f"}'
+    key = "landing/events/2026/11/24/10/shop-1-2026-11-24-10-00-00-future.jsonl"
+    local_store.put_bytes(key, future + b"\n" + sample_lines(20, days=1, seed=4)[0])
+    result = evaluate(local_store.root, None)
+    assert "2031-01-01" not in {r.partition_key for r in result.run_requests}
+    assert result.run_requests  # the valid event's day is still requested
+    assert local_store.exists(key)
