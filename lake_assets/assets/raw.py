@@ -5,7 +5,7 @@ import dagster as dg
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partition, verify_raw_files
+from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
 from lake_assets.storage import Zone, partition_prefix
 
 CONFORMS = "conforms_to_schema"
@@ -44,27 +44,31 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
     def raw_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         store = lake.store
         totals = {"records": 0, "files": 0, "landing_objects": 0}
-        for day in context.partition_keys:
-            with store.staging_dir() as stage:
-                try:
-                    result = build_raw_partition(store, lake.registry, lake.decoder, subject, day, stage)
-                except CorruptLandingObject as exc:
-                    raise dg.Failure(description=str(exc)) from None
-                verification = verify_raw_files(stage, lake.registry, subject, result.expected)
+        days = list(context.partition_keys)
+        with store.staging_dir() as stage:
+            try:
+                results = build_raw_partitions(store, lake.registry, lake.decoder, subject, days, stage)
+            except CorruptLandingObject as exc:
+                raise dg.Failure(description=str(exc)) from None
+            for day, result in results.items():
+                verification = verify_raw_files(stage / f"dt={day}", lake.registry, subject, result.expected)
                 if not verification.passed:
                     # Checked before publishing: a bad batch never becomes visible downstream.
                     raise dg.Failure(
                         description=f"raw/events/{subject} dt={day} failed its checks; nothing published: "
                         + "; ".join(verification.problems)
                     )
-                store.publish_dir(stage, partition_prefix(Zone.RAW, "events", subject, day))
-            context.log.info(
-                f"raw/events/{subject} dt={day}: {result.records} records in {len(result.files)} files "
-                f"from {len(result.landing_objects)} landing objects"
-            )
-            totals["records"] += result.records
-            totals["files"] += len(result.files)
-            totals["landing_objects"] += len(result.landing_objects)
+            for day, result in results.items():
+                folder = stage / f"dt={day}"
+                folder.mkdir(exist_ok=True)
+                store.publish_dir(folder, partition_prefix(Zone.RAW, "events", subject, day))
+                context.log.info(
+                    f"raw/events/{subject} dt={day}: {result.records} records in {len(result.files)} files "
+                    f"from {len(result.landing_objects)} landing objects"
+                )
+                totals["records"] += result.records
+                totals["files"] += len(result.files)
+                totals["landing_objects"] += len(result.landing_objects)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": totals["records"],
