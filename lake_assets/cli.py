@@ -126,14 +126,16 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.sources.sample_data import write_sample_file
 
     started = time.monotonic()
+    if settings.env != "local":
+        raise CliError(f"lake demo runs the embedded local lake; unset LAKE_ENV (it is {settings.env!r})")
     root = Path(settings.lake_root)
-    if settings.env == "local" and root.exists() and not args.keep:
+    if root.exists() and not args.keep:
         shutil.rmtree(root)
     store = _store(settings)
     last_day = dt.date.today() - dt.timedelta(days=1)
     first_day = last_day - dt.timedelta(days=args.days - 1)
-    sample = REPO_ROOT / ".demo" / "events.jsonl"
-    sample.parent.mkdir(exist_ok=True)
+    sample = root / "_system" / "demo" / "events.jsonl"  # beside the lake it feeds, not in the repo
+    sample.parent.mkdir(parents=True, exist_ok=True)
     stats = write_sample_file(sample, n_events=args.events, days=args.days, start=first_day, seed=args.seed)
     print(f"generated {args.events:,} events over {args.days} days into {sample}")
     report = _ingest(settings, store, str(sample))

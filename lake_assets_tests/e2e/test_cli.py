@@ -114,3 +114,33 @@ def test_schemas_check_gates_an_incompatible_version(tmp_path: Path, cli_env: di
     assert bad.returncode == 1
     assert "cart_update v2 is not BACKWARD compatible with v1" in bad.stderr
     assert "quantity" in bad.stderr
+
+
+def test_ingest_from_stdin_reports_every_event(cli_env: dict[str, str]) -> None:
+    good = json.dumps(
+        {
+            "event_id": "e1",
+            "event_type": "page_view",
+            "event_time": "2026-11-20T10:00:00Z",
+            "session_id": "s1",
+            "page_url": "/",
+            "page_type": "home",
+            "device": "mobile",
+        }
+    )
+    stdin = (good + "\n" + "{not json\n" + '{"event_type": "refund"}\n').encode() + b"\xff\xfe\n"
+    done = subprocess.run(
+        [str(BIN / "lake"), "events", "ingest", "-"],
+        cwd=REPO_ROOT,
+        env=cli_env,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "read 4 events" in out and "landed 1" in out and "quarantined 3" in out
+    quarantine = list((Path(cli_env["LAKE_ROOT"]) / "quarantine" / "events").rglob("*.jsonl"))
+    records = [json.loads(line) for path in quarantine for line in path.read_text().splitlines()]
+    assert {r["kind"] for r in records} == {"malformed_json", "unknown_event_type", "invalid_utf8"}
+    assert any(r.get("payload_base64") for r in records)  # the undecodable bytes are kept, not lost
