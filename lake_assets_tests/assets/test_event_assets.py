@@ -134,3 +134,22 @@ def test_a_corrupt_landing_object_fails_raw_naming_it_and_publishes_nothing(tmp_
     assert bad_key in failure.message
     assert not (root / "raw" / "events" / "page_view").exists()
     assert store.exists(bad_key)  # landing data is never modified or deleted by processing
+
+
+def test_other_readers_read_the_lake(built_lake) -> None:
+    """Apache Avro's own reader for raw, DuckDB for Parquet: the files are not only readable by our code."""
+    import avro.datafile
+    import avro.io
+    import duckdb
+
+    root, _, _ = built_lake
+    path = sorted((root / "raw" / "events" / "order_placed").glob("dt=*/*.avro"))[0]
+    with avro.datafile.DataFileReader(open(path, "rb"), avro.io.DatumReader()) as reader:
+        records = list(reader)
+        assert reader.get_meta("lake.schema_id").decode().startswith("order_placed:v")
+    assert records and all(isinstance(r["items"], list) for r in records)
+    glob = str(root / "intermediate" / "events" / "page_view" / "*" / "*.parquet")
+    kinds = duckdb.sql(
+        f"SELECT typeof(event_time), typeof(dt) FROM read_parquet('{glob}', hive_partitioning=true) LIMIT 1"
+    ).fetchone()
+    assert kinds[0].startswith("TIMESTAMP")
