@@ -41,7 +41,7 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
             ),
         ],
     )
-    def raw_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def raw_events(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
         store = lake.store
         totals = {"records": 0, "files": 0, "landing_objects": 0}
         days = list(context.partition_keys)
@@ -54,6 +54,16 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
                 verification = verify_raw_files(stage / f"dt={day}", lake.registry, subject, result.expected)
                 if not verification.passed:
                     # Checked before publishing: a bad batch never becomes visible downstream.
+                    yield dg.AssetCheckResult(
+                        check_name=CONFORMS,
+                        passed=not verification.schema_problems,
+                        metadata={"day": day, "problems": "; ".join(verification.schema_problems)},
+                    )
+                    yield dg.AssetCheckResult(
+                        check_name=RECONCILES,
+                        passed=not verification.count_problems,
+                        metadata={"day": day, "problems": "; ".join(verification.count_problems)},
+                    )
                     raise dg.Failure(
                         description=f"raw/events/{subject} dt={day} failed its checks; nothing published: "
                         + "; ".join(verification.problems)
@@ -69,7 +79,7 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
                 totals["records"] += result.records
                 totals["files"] += len(result.files)
                 totals["landing_objects"] += len(result.landing_objects)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": totals["records"],
                 "files": totals["files"],

@@ -36,6 +36,10 @@ class LakeResource(dg.ConfigurableResource):
             sensor_lookback_seconds=settings.sensor_lookback_seconds,
         )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A wrong root or an unreachable endpoint fails the run at its start with one clear message.
+        self.store.check_reachable()
+
     @property
     def store(self) -> ObjectStore:
         if self._store is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import fastavro
+import orjson
 import pyarrow.dataset as ds
 import pytest
 
@@ -153,3 +154,20 @@ def test_other_readers_read_the_lake(built_lake) -> None:
         f"SELECT typeof(event_time), typeof(dt) FROM read_parquet('{glob}', hive_partitioning=true) LIMIT 1"
     ).fetchone()
     assert kinds[0].startswith("TIMESTAMP")
+
+
+def test_counts_that_do_not_reconcile_fail_the_blocking_check_and_publish_nothing(tmp_path: Path) -> None:
+    """The landing index says one more page view than the object holds: the check fails before publish."""
+    root = tmp_path / "lake"
+    store = LocalObjectStore(root)
+    ingest_lines(store, sample_lines(200, days=1, seed=8))
+    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    day = START.isoformat()
+    marker = store.list_keys(f"_system/index/events/page_view/dt={day}/")[0]
+    body = orjson.loads(store.get_bytes(marker))
+    store.put_bytes(marker, orjson.dumps({**body, "count": body["count"] + 1}))
+    result = materialize_all(root, selection="raw/events/page_view", days=[day])
+    assert not result.success
+    outcomes = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert outcomes == {"conforms_to_schema": True, "counts_reconcile_with_landing": False}
+    assert not (root / "raw" / "events" / "page_view").exists()

@@ -57,3 +57,27 @@ def test_events_flow_from_intake_through_the_sensor_to_raw_avro_on_s3(
     for event in valid_events(lines):
         landed_per_type[event["event_type"]] = landed_per_type.get(event["event_type"], 0) + 1
     assert raw_counts == landed_per_type
+
+
+def test_a_run_against_an_unreachable_endpoint_fails_at_start_with_the_endpoint_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
+    lake = LakeResource(env="s3", lake_root="s3://lake/prefix", s3_endpoint_url="http://127.0.0.1:9")
+    result = dg.materialize(
+        build_raw_event_assets(SchemaRegistry.from_directory()),
+        selection="raw/events/page_view",
+        partition_key="2026-11-20",
+        resources={"lake": lake},
+        raise_on_error=False,
+    )
+    assert not result.success
+    messages = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:  # the resource error wraps ours as its cause
+            messages.append(error.message)
+            error = error.cause
+    messages = " ".join(messages)
+    assert "cannot reach S3 endpoint http://127.0.0.1:9" in messages
