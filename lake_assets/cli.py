@@ -1,4 +1,4 @@
-"""``lake``: the project's own command line (demo, events ingest, schemas check, index, query)."""
+"""``lake``: the project's own command line (demo, events ingest/send/drain-dlq, schemas, index, query)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
 from lake_assets.storage import ObjectStore, StorageError, open_store
@@ -33,6 +35,88 @@ def _store(settings: LakeSettings) -> ObjectStore:
     )
     store.check_reachable()
     return store
+
+
+def _aws_client(settings: LakeSettings, service: str, endpoint_url: str | None) -> Any:
+    """A boto3 client: region and credentials from the settings or the standard AWS chain."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.aws_region,
+    )
+    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+@contextmanager
+def _aws_errors(what: str) -> Iterator[None]:
+    """botocore's exceptions as one line naming the operation (no traceback for a wrong URL or key)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CliError(f"{what}: {error.get('Code', '?')}: {error.get('Message', '')}") from None
+    except BotoCoreError as exc:
+        raise CliError(f"{what}: {exc}") from None
+
+
+def cmd_schemas_publish(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.registry import RegistryError, SchemaRegistry
+    from lake_assets.registry.glue import publish_registry
+
+    registry = (
+        SchemaRegistry.from_directory(args.registry) if args.registry else SchemaRegistry.from_directory()
+    )
+    glue = _aws_client(settings, "glue", args.endpoint_url)
+    try:
+        with _aws_errors(f"publishing to Glue registry {args.registry_name}"):
+            changes = publish_registry(glue, registry, registry_name=args.registry_name)
+    except RegistryError as exc:
+        raise CliError(str(exc)) from None
+    for change in changes:
+        print(f"published {change}")
+    print(
+        f"Glue registry {args.registry_name}: {len(changes)} change(s), {len(registry.subjects())} subject(s)"
+    )
+    return 0
+
+
+def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.events_sqs import EventSender
+
+    if args.source != "-" and not Path(args.source).is_file():
+        raise CliError(f"no such file: {args.source}")
+    sqs = _aws_client(settings, "sqs", args.endpoint_url)
+    with _aws_errors(f"sending to {args.queue_url}"):
+        sender = EventSender(
+            sqs,
+            args.queue_url,
+            rejects_path=args.rejects,
+            failed_path=args.failed,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        report = sender.send_file(args.source)
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+def cmd_events_drain_dlq(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.events_sqs import DlqDrainer
+
+    store = _store(settings)
+    sqs = _aws_client(settings, "sqs", args.endpoint_url)
+    drainer = DlqDrainer(
+        sqs, args.queue_url, store, stream_name=settings.stream_name, wait_seconds=args.wait_seconds
+    )
+    with _aws_errors(f"draining {args.queue_url}"):
+        report = drainer.drain(max_messages=args.max_messages)
+    print(report.summary())
+    return 0
 
 
 def cmd_schemas_check(args: argparse.Namespace, settings: LakeSettings) -> int:
@@ -184,6 +268,17 @@ def cmd_query(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
+def cmd_package_lambda(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.deploy.lambda_package import ARCHITECTURE, HANDLER, RUNTIME, build_lambda_zip
+
+    package = build_lambda_zip(args.out)
+    print(
+        f"{package.path}: {package.size_bytes:,} bytes, {len(package.files)} files, sha256 {package.sha256}"
+    )
+    print(f"handler {HANDLER}, runtime {RUNTIME} on {ARCHITECTURE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +297,29 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = events.add_parser("ingest", help="validate JSON lines and land them (FILE or - for stdin)")
     ingest.add_argument("source")
     ingest.set_defaults(func=cmd_events_ingest)
+    send = events.add_parser("send", help="send JSON lines to the AWS intake queue (FILE or - for stdin)")
+    send.add_argument("source")
+    send.add_argument("--queue-url", required=True)
+    send.add_argument("--endpoint-url", default=None, help="SQS endpoint (default: AWS)")
+    send.add_argument(
+        "--rejects",
+        type=Path,
+        default=Path("send-rejects.jsonl"),
+        help="where lines too large for SQS go, as quarantine records (appended)",
+    )
+    send.add_argument(
+        "--failed",
+        type=Path,
+        default=Path("send-failed.jsonl"),
+        help="where lines SQS still refused after retries go, unchanged, to send again (appended)",
+    )
+    send.set_defaults(func=cmd_events_send)
+    drain = events.add_parser("drain-dlq", help="move dead-letter messages into the lake's quarantine zone")
+    drain.add_argument("--queue-url", required=True)
+    drain.add_argument("--endpoint-url", default=None, help="SQS endpoint (default: AWS)")
+    drain.add_argument("--max-messages", type=int, default=None, help="stop after this many (default: all)")
+    drain.add_argument("--wait-seconds", type=int, default=10, help="long-poll wait; empty after this = done")
+    drain.set_defaults(func=cmd_events_drain_dlq)
 
     schemas = sub.add_parser("schemas", help="schema registry").add_subparsers(
         dest="schemas_command", required=True
@@ -211,6 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--registry", type=Path, default=None, help="registry folder (default: the shipped one)"
     )
     check.set_defaults(func=cmd_schemas_check)
+    publish = schemas.add_parser(
+        "publish", help="register every subject's versions in the Glue Schema Registry"
+    )
+    publish.add_argument("--registry-name", default="lake-events", help="Glue registry (default lake-events)")
+    publish.add_argument("--endpoint-url", default=None, help="Glue endpoint (default: AWS)")
+    publish.add_argument(
+        "--registry", type=Path, default=None, help="registry folder (default: the shipped one)"
+    )
+    publish.set_defaults(func=cmd_schemas_publish)
+
+    package = sub.add_parser("package", help="build deployment artifacts").add_subparsers(
+        dest="package_command", required=True
+    )
+    lambda_zip = package.add_parser("lambda", help="the intake Lambda's deployment zip (reproducible)")
+    lambda_zip.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "intake-lambda.zip")
+    lambda_zip.set_defaults(func=cmd_package_lambda)
 
     index = sub.add_parser("index", help="index new landing objects once (what the sensor does each tick)")
     index.set_defaults(func=cmd_index)

@@ -133,3 +133,60 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
     )
     return _checked(settings)
+
+
+SchemaSource = Literal["bundled", "glue"]
+SCHEMA_SOURCES: tuple[SchemaSource, ...] = ("bundled", "glue")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeLambdaSettings:
+    """The events intake Lambda's settings (SQS in, Firehose and a dead-letter queue out).
+
+    ``endpoint_url`` points every AWS client at one endpoint (moto in tests); None on AWS. ``valid_queue_url``
+    optionally receives a copy of each valid event (for consumers that want them before Firehose delivers).
+    Keyword-only: the fields are listed in reading order, and positional use would be easy to get wrong.
+    """
+
+    firehose_stream: str
+    dlq_url: str
+    valid_queue_url: str | None = None
+    endpoint_url: str | None = None
+    region: str
+    schema_source: SchemaSource = "bundled"
+    glue_registry: str = "lake-events"
+    max_event_bytes: int = 256 * 1024
+    firehose_max_attempts: int = 4
+
+
+def _required(environ: Mapping[str, str], name: str, example: str) -> str:
+    value = environ.get(name) or ""
+    if not value:
+        raise SettingsError(f"{name} is not set (for example {name}={example})")
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name) or None
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}={value!r} must start with http:// or https://")
+    return value
+
+
+def load_lambda_settings(environ: Mapping[str, str] | None = None) -> IntakeLambdaSettings:
+    """Read the intake Lambda's settings; a missing or bad variable fails the cold start with its name."""
+    env_vars = os.environ if environ is None else environ
+    source = env_vars.get("LAKE_SCHEMA_SOURCE") or "bundled"
+    if source not in SCHEMA_SOURCES:
+        raise SettingsError(f"LAKE_SCHEMA_SOURCE={source!r} is not one of {', '.join(SCHEMA_SOURCES)}")
+    return IntakeLambdaSettings(
+        firehose_stream=_required(env_vars, "LAKE_FIREHOSE_STREAM", "lake-events"),
+        dlq_url=_url(env_vars, "LAKE_DLQ_URL")
+        or _required(env_vars, "LAKE_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/lake-dlq"),
+        valid_queue_url=_url(env_vars, "LAKE_VALID_QUEUE_URL"),
+        endpoint_url=_url(env_vars, "LAKE_AWS_ENDPOINT_URL"),
+        region=env_vars.get("AWS_REGION") or env_vars.get("AWS_DEFAULT_REGION") or "us-east-1",
+        schema_source=source,  # type: ignore[arg-type]
+        glue_registry=env_vars.get("LAKE_GLUE_REGISTRY") or "lake-events",
+        max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
+    )

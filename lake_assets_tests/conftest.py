@@ -11,7 +11,7 @@ from lake_assets.registry import SchemaRegistry
 from lake_assets.settings import LakeSettings
 from lake_assets.storage.object_store import LocalObjectStore
 
-pytest_plugins = ["lake_assets_tests.fixtures.seaweed"]
+pytest_plugins = ["lake_assets_tests.fixtures.seaweed", "lake_assets_tests.fixtures.moto"]
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ No Dagster or Spark import: the same code runs in an AWS Lambda.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import sys
 import time
@@ -28,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import orjson
-
 from lake_assets.registry.validation import InvalidEvent
 from lake_assets.settings import BatchLimits
+from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import ObjectStore
 from lake_assets.storage.zones import Zone, zone_prefix
 
@@ -182,16 +180,5 @@ class EventIntake:
 
 
 def _quarantine_line(line: bytes, error: InvalidEvent, source: str, number: int, now: float) -> bytes:
-    """One dead-letter record: why, where from, when, and the original payload (base64 when not UTF-8)."""
-    record: dict[str, object] = {
-        "reason": error.reason,
-        "kind": error.kind,
-        "source": source,
-        "line_number": number,
-        "received_at": _utc(now).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    try:
-        record["payload"] = line.decode("utf-8")
-    except UnicodeDecodeError:
-        record["payload_base64"] = base64.b64encode(line).decode("ascii")
-    return orjson.dumps(record)
+    """One dead-letter record, built by the builder the AWS intake Lambda shares (quarantine parity)."""
+    return quarantine_record(line, error.reason, error.kind, source, now, line_number=number)

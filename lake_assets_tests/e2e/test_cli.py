@@ -144,3 +144,13 @@ def test_ingest_from_stdin_reports_every_event(cli_env: dict[str, str]) -> None:
     records = [json.loads(line) for path in quarantine for line in path.read_text().splitlines()]
     assert {r["kind"] for r in records} == {"malformed_json", "unknown_event_type", "invalid_utf8"}
     assert any(r.get("payload_base64") for r in records)  # the undecodable bytes are kept, not lost
+
+
+def test_package_lambda_is_reproducible_through_the_cli(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    outputs = []
+    for name in ("a.zip", "b.zip"):
+        done = run([str(BIN / "lake"), "package", "lambda", "--out", str(tmp_path / name)], cli_env)
+        assert done.returncode == 0, done.stderr
+        assert "lake_assets.sources.events_lambda.handler" in done.stdout
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
