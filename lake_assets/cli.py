@@ -279,6 +279,50 @@ def cmd_package_lambda(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
+def _cdc_options(args: argparse.Namespace):  # noqa: ANN202 - DmsOptions, imported lazily
+    from lake_assets.sources.cdc.dms_format import DmsOptions
+
+    return DmsOptions(data_format=args.format)
+
+
+def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.cdc.postgres import CdcError, snapshot
+
+    tables = args.tables[0] if len(args.tables) == 1 and "%" in args.tables[0] else args.tables
+    try:
+        result = snapshot(
+            args.url, tables, _store(settings), args.source, slot=args.slot, options=_cdc_options(args)
+        )
+    except CdcError as exc:
+        raise CliError(str(exc)) from None
+    for table, rows in sorted(result.tables.items()):
+        print(f"{table}: {rows:,} rows in the full load")
+    print(f"slot {result.slot} consistent at {result.consistent_lsn}; {len(result.files)} file(s) landed")
+    return 0
+
+
+def cmd_cdc_stream(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.cdc.postgres import CdcError, stream
+
+    try:
+        result = stream(
+            args.url,
+            args.slot,
+            _store(settings),
+            args.source,
+            max_changes=args.max_changes,
+            timeout=args.timeout,
+            options=_cdc_options(args),
+        )
+    except CdcError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"{result.changes:,} changes in {result.transactions:,} transactions, {len(result.files)} file(s) "
+        f"landed; slot {args.slot} confirmed at {result.confirmed_lsn}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,6 +389,26 @@ def build_parser() -> argparse.ArgumentParser:
     lambda_zip = package.add_parser("lambda", help="the intake Lambda's deployment zip (reproducible)")
     lambda_zip.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "intake-lambda.zip")
     lambda_zip.set_defaults(func=cmd_package_lambda)
+
+    cdc = sub.add_parser("cdc", help="change data capture from PostgreSQL into landing/cdc/ (AWS DMS layout)")
+    cdc_sub = cdc.add_subparsers(dest="cdc_command", required=True)
+    for name, func, text in (
+        ("snapshot", cmd_cdc_snapshot, "full load consistent with a new replication slot"),
+        ("stream", cmd_cdc_stream, "land the slot's changes, confirming only what has landed"),
+    ):
+        command = cdc_sub.add_parser(name, help=text)
+        command.add_argument("--url", required=True, help="e.g. postgresql://postgres@127.0.0.1:5432/test")
+        command.add_argument("--source", required=True, help="source name: landing/cdc/<source>/...")
+        command.add_argument("--slot", required=True, help="replication slot (and publication) name")
+        command.add_argument("--format", choices=["csv", "parquet"], default="csv")
+        command.set_defaults(func=func)
+        if name == "snapshot":
+            command.add_argument(
+                "tables", nargs="+", help="schema.table ..., or one pattern like public.shop_%%"
+            )
+        else:
+            command.add_argument("--max-changes", type=int, default=None)
+            command.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for new changes")
 
     index = sub.add_parser("index", help="index new landing objects once (what the sensor does each tick)")
     index.set_defaults(func=cmd_index)

@@ -1,0 +1,88 @@
+"""A PostgreSQL connection for CDC tests: the server on this machine, configured by .ci/configure-databases.
+
+Each test gets its own name prefix; its tables, slot and publication are dropped afterwards, because the
+database is shared with other runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import pytest
+
+from lake_assets.sources.cdc.postgres import drop_slot
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class PgTest:
+    url: str
+    conn: Any
+    name: str  # unique per test: tables are f"{name}_x", the slot and publication are f"{name}"
+
+    def execute(self, *statements: str) -> None:
+        with self.conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def transaction(self, *statements: str, rollback: bool = False) -> None:
+        """Runs the statements in one transaction."""
+        self.conn.autocommit = False
+        try:
+            self.execute(*statements)
+            self.conn.rollback() if rollback else self.conn.commit()
+        finally:
+            self.conn.autocommit = True
+
+    def rows(self, table: str, key: list[str]) -> dict[tuple, dict]:
+        """The table as text values keyed like the CDC merge, to compare with the landed current state."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {table} LIMIT 0")
+            cols = [d.name for d in cur.description]
+            # format('%s') uses each type's output function, as pgoutput does (bool: t/f, not true/false).
+            texts = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN format('%s', {c}) END" for c in cols)
+            cur.execute(f"SELECT {texts} FROM {table}")
+            out = {}
+            for record in cur.fetchall():
+                values = dict(zip(cols, record, strict=True))
+                out[tuple(values[k] for k in key)] = values
+            return out
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    try:
+        conn = psycopg2.connect(PG_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc}); run .ci/configure-databases")
+    with conn, conn.cursor() as cur:
+        cur.execute("SHOW wal_level")
+        level = cur.fetchone()[0]
+    conn.close()
+    if level != "logical":
+        pytest.fail(f"PostgreSQL wal_level is {level}, CDC needs logical: run .ci/configure-databases")
+    return PG_URL
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PgTest]:
+    conn = psycopg2.connect(pg_url)
+    conn.autocommit = True
+    test = PgTest(pg_url, conn, f"cdc_{uuid.uuid4().hex[:10]}")
+    try:
+        yield test
+    finally:
+        drop_slot(pg_url, test.name)
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE %s",
+                (test.name + "%",),
+            )
+            for (table,) in cur.fetchall():
+                cur.execute(f'DROP TABLE IF EXISTS public."{table}"')
+        conn.close()

@@ -1,0 +1,238 @@
+"""The DMS landing format: our writer, the parser on both CSV variants and Parquet, and the merge rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lake_assets.sources.cdc.dms_format import (
+    UNCHANGED,
+    ChangeRow,
+    DmsFormatError,
+    DmsOptions,
+    cdc_file_name,
+    current_state,
+    in_landing_order,
+    load_file_name,
+    parse_dms_file,
+    parse_key,
+    table_prefix,
+    write_changes,
+    write_full_load,
+)
+from lake_assets.storage.object_store import LocalObjectStore
+
+FIXTURES = Path(__file__).parent / "dms_fixtures"
+TS = dt.datetime(2026, 11, 24, 22, 15, 30, 123456)
+COLUMNS = ["id", "name", "note"]
+
+
+def _rows() -> list[ChangeRow]:
+    return [
+        ChangeRow("I", TS, "0001", {"id": "1", "name": "a,b", "note": None}),
+        ChangeRow("I", TS, "0002", {"id": "2", "name": "", "note": 'say "hi"\nbye'}),
+        ChangeRow("U", TS, "0003", {"id": "1", "name": "NULL", "note": "x"}),
+        ChangeRow("D", TS, "0004", {"id": "2", "name": None, "note": None}),
+    ]
+
+
+def _land_fixtures(store: LocalObjectStore, variant: str, source: str) -> list[str]:
+    for path in sorted((FIXTURES / variant).rglob("*.csv")):
+        rel = path.relative_to(FIXTURES / variant).as_posix()
+        store.put_bytes(f"landing/cdc/{source}/{rel}", path.read_bytes())
+    keys = store.list_keys(f"landing/cdc/{source}/")
+    assert keys[0].endswith(".csv") and "LOAD" not in keys[0]  # a listing puts change files first
+    return in_landing_order(keys)
+
+
+def test_names_follow_dms() -> None:
+    assert load_file_name(1) == "LOAD00000001.csv"
+    assert load_file_name(10, "parquet") == "LOAD0000000A.parquet"
+    assert cdc_file_name(TS) == "20261124-221530123.csv"
+    assert table_prefix("pg", "public", "orders") == "landing/cdc/pg/public/orders/"
+    key = parse_key("landing/cdc/pg/public/orders/20141029-1134010000.csv")
+    assert (key.source, key.schema, key.table, key.full_load, key.data_format) == (
+        "pg",
+        "public",
+        "orders",
+        False,
+        "csv",
+    )
+    assert parse_key("landing/cdc/pg/public/orders/LOAD0000001F.parquet").full_load
+    with pytest.raises(DmsFormatError, match="neither"):
+        parse_key("landing/cdc/pg/public/orders/part-0001.csv")
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_round_trip_keeps_nulls_empty_strings_and_quotes(
+    local_store: LocalObjectStore, header: bool
+) -> None:
+    options = DmsOptions(add_column_name=header)
+    key = write_changes(local_store, "src", "public", "t", COLUMNS, _rows(), options)
+    assert key == "landing/cdc/src/public/t/20261124-221530123.csv"
+    text = local_store.get_bytes(key).decode()
+    assert text.startswith("Op,dms_commit_ts,id,name,note,AR_H_CHANGE_SEQ\n") is header
+    assert 'I,2026-11-24 22:15:30.123456,1,"a,b",,0001' in text
+    assert ',2,"",' in text  # an empty string is quoted, NULL is not
+    parsed = parse_dms_file(
+        key, local_store.get_bytes(key), None if header else [*COLUMNS, "AR_H_CHANGE_SEQ"]
+    )
+    assert parsed == _rows()
+
+
+def test_full_load_without_op_and_split_into_hex_counted_files(local_store: LocalObjectStore) -> None:
+    options = DmsOptions(include_op_for_full_load=False, add_column_name=False, max_rows_per_load_file=2)
+    rows = [ChangeRow("I", TS, f"{i:04d}", {"id": str(i), "name": f"n{i}", "note": None}) for i in range(5)]
+    keys = write_full_load(local_store, "src", "public", "t", COLUMNS, rows, options)
+    assert [k.rsplit("/", 1)[1] for k in keys] == ["LOAD00000001.csv", "LOAD00000002.csv", "LOAD00000003.csv"]
+    assert local_store.get_bytes(keys[0]).decode().splitlines()[0] == "2026-11-24 22:15:30.123456,0,n0,,0000"
+    parsed = [
+        r for k in keys for r in parse_dms_file(k, local_store.get_bytes(k), [*COLUMNS, "AR_H_CHANGE_SEQ"])
+    ]
+    assert parsed == rows
+    # A smaller reload leaves no stale LOAD file behind.
+    keys = write_full_load(local_store, "src", "public", "t", COLUMNS, rows[:1], options)
+    assert local_store.list_keys("landing/cdc/src/public/t/") == keys
+
+
+def test_parquet_round_trip_is_typed(local_store: LocalObjectStore) -> None:
+    options = DmsOptions(data_format="parquet")
+    rows = [
+        ChangeRow("I", TS, "0001", {"id": "1", "ok": "t", "amount": "1.5"}),
+        ChangeRow("U", TS, "0002", {"id": "1", "ok": "f", "amount": None}),
+    ]
+    types = {"id": pa.int64(), "ok": pa.bool_(), "amount": pa.float64()}
+    key = write_changes(local_store, "src", "s", "t", ["id", "ok", "amount"], rows, options, types)
+    assert key.endswith("/20261124-221530123.parquet")
+    table = pq.read_table(io.BytesIO(local_store.get_bytes(key)))
+    assert table.column_names == ["Op", "dms_commit_ts", "id", "ok", "amount", "AR_H_CHANGE_SEQ"]
+    assert table.schema.field("id").type == pa.int64() and table.schema.field("Op").type == pa.string()
+    parsed = parse_dms_file(key, local_store.get_bytes(key))
+    assert [r.values for r in parsed] == [
+        {"id": 1, "ok": True, "amount": 1.5},
+        {"id": 1, "ok": False, "amount": None},
+    ]
+    assert [r.op for r in parsed] == ["I", "U"] and parsed[0].commit_ts == TS
+
+
+def test_change_file_names_never_overwrite_another_batch(local_store: LocalObjectStore) -> None:
+    first = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[:1])
+    again = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[:1])  # re-delivery: same object
+    other = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[1:2])  # same millisecond, new data
+    assert first == again and other.endswith("20261124-221530124.csv")
+    assert len(local_store.list_keys("landing/cdc/src/")) == 2
+
+
+def test_merge_ignores_redelivery_and_arrival_order() -> None:
+    rows = _rows() + [ChangeRow("I", TS, "0005", {"id": "3", "name": "c", "note": "n"})]
+    expected = {
+        ("1",): {"id": "1", "name": "NULL", "note": "x"},
+        ("3",): {"id": "3", "name": "c", "note": "n"},
+    }
+    assert current_state(rows, ["id"]) == expected
+    assert current_state(rows + rows, ["id"]) == expected
+    assert current_state(list(reversed(rows)), ["id"]) == expected
+
+
+def test_merge_keeps_a_value_the_source_did_not_send() -> None:
+    rows = [
+        ChangeRow("I", TS, "1", {"id": "1", "big": "long text", "n": "1"}),
+        ChangeRow("U", TS, "2", {"id": "1", "big": UNCHANGED, "n": "2"}),
+    ]
+    assert current_state(rows, ["id"]) == {("1",): {"id": "1", "big": "long text", "n": "2"}}
+
+
+def test_parser_rejects_what_dms_does_not_write() -> None:
+    key = "landing/cdc/src/s/t/20261124-221530123.csv"
+    with pytest.raises(DmsFormatError, match="operation 'X'"):
+        parse_dms_file(key, b"Op,id\nX,1\n")
+    with pytest.raises(DmsFormatError, match="do not fit"):
+        parse_dms_file(key, b"I,1,2,3,4,5\n", ["id"], header=False, timestamp_column=None)
+    with pytest.raises(DmsFormatError, match="needs the column names"):
+        parse_dms_file(key, b"I,1\n", header=False)
+
+
+def test_reads_dms_default_layout_without_header_op_or_timestamp(local_store: LocalObjectStore) -> None:
+    keys = _land_fixtures(local_store, "default", "dms")
+    columns = ["emp_id", "last_name", "first_name", "hire_date", "city"]
+    rows = []
+    for key in keys:
+        rows += parse_dms_file(key, local_store.get_bytes(key), columns, header=False, timestamp_column=None)
+    assert [r.op for r in rows[:3]] == ["I", "I", "I"]  # full load without Op
+    assert rows[1].values["city"] is None  # an empty unquoted field is NULL
+    state = current_state(rows, ["emp_id"])
+    assert state == {
+        ("101",): {
+            "emp_id": "101",
+            "last_name": "Smith",
+            "first_name": "Bob",
+            "hire_date": "2017-03-13",
+            "city": "Dallas",
+        },
+        ("102",): {
+            "emp_id": "102",
+            "last_name": "Jones",
+            "first_name": "Ann",
+            "hire_date": "2015-01-12",
+            "city": "Seattle",
+        },
+        ("104",): {
+            "emp_id": "104",
+            "last_name": "Lee, Jr.",
+            "first_name": "Dan",
+            "hire_date": "2016-05-05",
+            "city": "Austin",
+        },
+    }
+    # The same change file delivered again, under a later name, changes nothing... when positions come from
+    # the data. DMS's default layout has no sequence column, so a copy under another name is a new change:
+    # the reason our capture always adds AR_H_CHANGE_SEQ.
+    assert current_state(rows + rows, ["emp_id"]) == state
+
+
+def test_reads_dms_layout_with_header_op_timestamp_and_sequence(local_store: LocalObjectStore) -> None:
+    keys = _land_fixtures(local_store, "with_header", "dms")
+    data = {k: local_store.get_bytes(k) for k in keys}
+    rows = [r for k in keys for r in parse_dms_file(k, data[k])]
+    assert rows[0].commit_ts == dt.datetime(2026, 11, 24, 22, 0, 0, 1)
+    assert rows[0].values["note"] == "first, with comma" and rows[1].values["note"] == ""
+    assert rows[2].values["note"] is None
+    state = current_state(rows, ["order_id"])
+    assert state[("1",)]["note"] == 'said "hi"\non two lines'
+    assert state[("2",)] == {"order_id": "2", "customer": "globex", "note": "NULL", "amount": "8.00"}
+    assert sorted(state) == [("1",), ("2",), ("4",)]
+    # A custom csvNullValue: the literal NULL is then a null.
+    nulls = parse_dms_file(keys[2], data[keys[2]], null_value="NULL")
+    assert nulls[0].values["note"] is None
+    # Re-delivered under another name and read in reverse order: the sequence column makes both harmless.
+    copy = keys[0].replace("20261124-221530123", "20261124-231530123")
+    rows_again = rows + parse_dms_file(copy, data[keys[0]])
+    assert current_state(list(reversed(rows_again)), ["order_id"]) == state
+
+
+def test_reads_dms_parquet(local_store: LocalObjectStore) -> None:
+    """A Parquet change file as DMS writes it: Op and the timestamp as strings, data typed."""
+    table = pa.table(
+        {
+            "Op": pa.array(["I", "U", "D"]),
+            "dms_commit_ts": pa.array(["2026-11-24 22:15:30.000001"] * 3),
+            "id": pa.array([7, 7, 8], pa.int32()),
+            "price": pa.array([1.25, 2.5, None], pa.float64()),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    key = "landing/cdc/dms/shop/items/20261124-221530000.parquet"
+    local_store.put_bytes(key, sink.getvalue())
+    rows = parse_dms_file(key, local_store.get_bytes(key))
+    assert [r.op for r in rows] == ["I", "U", "D"]
+    assert rows[1].values == {"id": 7, "price": 2.5}
+    assert rows[0].position < rows[1].position < rows[2].position
+    assert current_state(rows + [ChangeRow("I", None, "0-LOAD", {"id": 8, "price": 1.0})], ["id"]) == {
+        (7,): {"id": 7, "price": 2.5}
+    }
