@@ -323,6 +323,34 @@ def cmd_cdc_stream(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
+def cmd_sources_list(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.specs import SpecError, load_specs
+
+    try:
+        specs = load_specs(args.specs) if args.specs else load_specs()
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    for spec in specs:
+        schema = spec.schema_subject or "inferred"
+        print(
+            f"{spec.name:<18} {spec.kind:<10} {spec.landing_prefix:<32} "
+            f"schema {schema:<12} {spec.trigger.kind}"
+        )
+    return 0
+
+
+def cmd_sources_check(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.registry import SchemaRegistry
+    from lake_assets.sources.specs import check_specs
+
+    registry = SchemaRegistry.from_directory()
+    problems = check_specs(args.specs, registry) if args.specs else check_specs(registry=registry)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print("sources: ok" if not problems else f"sources: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -409,6 +437,19 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             command.add_argument("--max-changes", type=int, default=None)
             command.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for new changes")
+
+    sources = sub.add_parser("sources", help="declarative file, log and API sources").add_subparsers(
+        dest="sources_command", required=True
+    )
+    for name, func, text in (
+        ("list", cmd_sources_list, "the source specs: name, kind, landing prefix, schema, trigger"),
+        ("check", cmd_sources_check, "validate every spec; exit 1 with file, field and fix on a problem"),
+    ):
+        command = sources.add_parser(name, help=text)
+        command.add_argument(
+            "--specs", type=Path, default=None, help="specs folder (default: the shipped one)"
+        )
+        command.set_defaults(func=func)
 
     index = sub.add_parser("index", help="index new landing objects once (what the sensor does each tick)")
     index.set_defaults(func=cmd_index)

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 class StorageError(RuntimeError):
@@ -39,6 +40,11 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        """A streaming binary reader over one object, so a large file never sits in memory whole."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -130,6 +136,15 @@ class LocalObjectStore(ObjectStore):
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             raise StorageError(f"no object {self.uri(key)}") from None
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed below
+        except (FileNotFoundError, IsADirectoryError):
+            raise StorageError(f"no object {self.uri(key)}") from None
+        with handle:
+            yield handle
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

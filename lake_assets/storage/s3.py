@@ -8,10 +8,11 @@ fails in seconds rather than hanging a sensor tick.
 from __future__ import annotations
 
 import contextlib
+import io
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -177,6 +178,21 @@ class S3ObjectStore(ObjectStore):
                 raise
             return response["Body"].read()
 
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        """The object's body streamed in 1 MiB chunks behind a buffered reader (readline, iteration)."""
+        with self._translate(f"get {self.uri(key)}"):
+            try:
+                body = self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
+            except ClientError as exc:
+                if _error_code(exc) in _MISSING_KEY_CODES:
+                    raise StorageError(f"no object {self.uri(key)}") from None
+                raise
+        try:
+            yield io.BufferedReader(_Chunks(body.iter_chunks(1 << 20)), buffer_size=1 << 20)
+        finally:
+            body.close()
+
     def exists(self, key: str) -> bool:
         with self._translate(f"head {self.uri(key)}"):
             try:
@@ -282,3 +298,22 @@ class S3ObjectStore(ObjectStore):
                 with self._translate(f"download {self.uri(obj.key)}"):
                     self._client.download_file(self.bucket, self._full(obj.key), str(target))
             yield base
+
+
+class _Chunks(io.RawIOBase):
+    """A raw stream over an iterator of byte chunks (what botocore's StreamingBody offers)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._rest = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            self._rest = next(self._chunks, b"")
+            if not self._rest:
+                return 0
+        n = min(len(buffer), len(self._rest))
+        buffer[:n], self._rest = self._rest[:n], self._rest[n:]
+        return n

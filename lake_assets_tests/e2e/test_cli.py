@@ -154,3 +154,16 @@ def test_package_lambda_is_reproducible_through_the_cli(tmp_path: Path, cli_env:
         assert "lake_assets.sources.events_lambda.handler" in done.stdout
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_sources_list_and_check(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    listed = run([str(BIN / "lake"), "sources", "list"], cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert {"products", "web_access", "shop_orders_api"} <= {
+        line.split()[0] for line in listed.stdout.splitlines()
+    }
+    assert run([str(BIN / "lake"), "sources", "check"], cli_env).returncode == 0
+    (tmp_path / "bad.yaml").write_text("name: x\nkind: csvv\nlanding: landing/files/x/\n")
+    bad = run([str(BIN / "lake"), "sources", "check", "--specs", str(tmp_path)], cli_env)
+    assert bad.returncode == 1
+    assert "bad.yaml: field 'kind': 'csvv' is not a source kind" in bad.stderr

@@ -353,3 +353,13 @@ def test_local_reader_never_sees_a_mix_during_publish(
         f"of {len(seen) + len(errors)} listings during publish, {len(errors)} raised (e.g. {errors[:1]!r}) "
         f"and {len(bad)} saw a mix or a partial partition (e.g. {sorted(bad[0]) if bad else None})"
     )
+
+
+def test_open_read_streams_the_object(store: ObjectStore) -> None:
+    data = b"".join(f"line {i}\n".encode() for i in range(200_000))  # about 2 MB: several S3 chunks
+    store.put_bytes("landing/files/big.txt", data)
+    with store.open_read("landing/files/big.txt") as handle:
+        assert handle.readline() == b"line 0\n"
+        assert handle.read() == data[len(b"line 0\n") :]
+    with pytest.raises(StorageError, match="missing.txt"), store.open_read("landing/files/missing.txt"):
+        pass
