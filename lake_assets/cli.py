@@ -285,41 +285,83 @@ def _cdc_options(args: argparse.Namespace):  # noqa: ANN202 - DmsOptions, import
     return DmsOptions(data_format=args.format)
 
 
-def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.cdc.postgres import CdcError, snapshot
+def _cdc_engine(args: argparse.Namespace):  # noqa: ANN202 - the capture module for the URL's scheme
+    """``postgresql://`` captures through a replication slot, ``mysql://`` / ``mariadb://`` the binlog."""
+    scheme = args.url.split("://", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        if not args.slot:
+            raise CliError("PostgreSQL capture needs --slot (the replication slot and publication name)")
+        from lake_assets.sources.cdc import postgres
 
+        return postgres
+    if scheme in ("mysql", "mariadb"):
+        from lake_assets.sources.cdc import mariadb
+
+        return mariadb
+    raise CliError(f"--url {args.url!r}: use postgresql://... or mysql://...")
+
+
+def _cdc_keys(args: argparse.Namespace) -> dict[str, list[str]] | None:
+    keys = {}
+    for item in args.key or []:
+        table, _, columns = item.partition("=")
+        if not columns:
+            raise CliError(f"--key {item!r}: write schema.table=col1,col2")
+        keys[table] = columns.split(",")
+    return keys or None
+
+
+def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.cdc.postgres import CdcError
+
+    engine = _cdc_engine(args)
     tables = args.tables[0] if len(args.tables) == 1 and "%" in args.tables[0] else args.tables
+    extra = {"slot": args.slot} if engine.__name__.endswith("postgres") else {}
     try:
-        result = snapshot(
-            args.url, tables, _store(settings), args.source, slot=args.slot, options=_cdc_options(args)
+        result = engine.snapshot(
+            args.url,
+            tables,
+            _store(settings),
+            args.source,
+            keys=_cdc_keys(args),
+            options=_cdc_options(args),
+            **extra,
         )
     except CdcError as exc:
         raise CliError(str(exc)) from None
     for table, rows in sorted(result.tables.items()):
         print(f"{table}: {rows:,} rows in the full load")
-    print(f"slot {result.slot} consistent at {result.consistent_lsn}; {len(result.files)} file(s) landed")
+    where = getattr(result, "consistent_lsn", None) or getattr(result, "position", None)
+    print(f"consistent at {where}; {len(result.files)} file(s) landed")
     return 0
 
 
 def cmd_cdc_stream(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.cdc.postgres import CdcError, stream
+    from lake_assets.sources.cdc.postgres import CdcError
 
+    engine = _cdc_engine(args)
+    common = {"max_changes": args.max_changes, "timeout": args.timeout, "options": _cdc_options(args)}
     try:
-        result = stream(
-            args.url,
-            args.slot,
-            _store(settings),
-            args.source,
-            max_changes=args.max_changes,
-            timeout=args.timeout,
-            options=_cdc_options(args),
-        )
+        if engine.__name__.endswith("postgres"):
+            result = engine.stream(args.url, args.slot, _store(settings), args.source, **common)
+            where = result.confirmed_lsn
+        else:
+            result = engine.stream(args.url, _store(settings), args.source, **common)
+            where = result.position
     except CdcError as exc:
         raise CliError(str(exc)) from None
     print(
         f"{result.changes:,} changes in {result.transactions:,} transactions, {len(result.files)} file(s) "
-        f"landed; slot {args.slot} confirmed at {result.confirmed_lsn}"
+        f"landed; confirmed at {where}"
     )
+    return 0
+
+
+def cmd_cdc_reset(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.sources.cdc import mariadb
+
+    mariadb.reset(_store(settings), args.source)
+    print(f"forgot the stored binlog position of {args.source}; the next snapshot starts over")
     return 0
 
 
@@ -418,38 +460,37 @@ def build_parser() -> argparse.ArgumentParser:
     lambda_zip.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "intake-lambda.zip")
     lambda_zip.set_defaults(func=cmd_package_lambda)
 
-    cdc = sub.add_parser("cdc", help="change data capture from PostgreSQL into landing/cdc/ (AWS DMS layout)")
+    cdc = sub.add_parser(
+        "cdc", help="change data capture (PostgreSQL, MariaDB) into landing/cdc/ (AWS DMS layout)"
+    )
     cdc_sub = cdc.add_subparsers(dest="cdc_command", required=True)
     for name, func, text in (
-        ("snapshot", cmd_cdc_snapshot, "full load consistent with a new replication slot"),
-        ("stream", cmd_cdc_stream, "land the slot's changes, confirming only what has landed"),
+        ("snapshot", cmd_cdc_snapshot, "full load consistent with the change stream that follows"),
+        ("stream", cmd_cdc_stream, "land the changes, then confirm the position"),
     ):
         command = cdc_sub.add_parser(name, help=text)
-        command.add_argument("--url", required=True, help="e.g. postgresql://postgres@127.0.0.1:5432/test")
+        command.add_argument(
+            "--url", required=True, help="postgresql://user@host:5432/db or mysql://user@host/db"
+        )
         command.add_argument("--source", required=True, help="source name: landing/cdc/<source>/...")
-        command.add_argument("--slot", required=True, help="replication slot (and publication) name")
+        command.add_argument(
+            "--slot", default=None, help="PostgreSQL: replication slot (and publication) name"
+        )
         command.add_argument("--format", choices=["csv", "parquet"], default="csv")
         command.set_defaults(func=func)
         if name == "snapshot":
             command.add_argument(
                 "tables", nargs="+", help="schema.table ..., or one pattern like public.shop_%%"
             )
+            command.add_argument("--key", action="append", help="declared key: schema.table=col1,col2")
         else:
             command.add_argument("--max-changes", type=int, default=None)
             command.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for new changes")
-
-    sources = sub.add_parser("sources", help="declarative file, log and API sources").add_subparsers(
-        dest="sources_command", required=True
+    reset = cdc_sub.add_parser(
+        "reset", help="MariaDB: forget the stored binlog position (before a new snapshot)"
     )
-    for name, func, text in (
-        ("list", cmd_sources_list, "the source specs: name, kind, landing prefix, schema, trigger"),
-        ("check", cmd_sources_check, "validate every spec; exit 1 with file, field and fix on a problem"),
-    ):
-        command = sources.add_parser(name, help=text)
-        command.add_argument(
-            "--specs", type=Path, default=None, help="specs folder (default: the shipped one)"
-        )
-        command.set_defaults(func=func)
+    reset.add_argument("--source", required=True)
+    reset.set_defaults(func=cmd_cdc_reset)
 
     index = sub.add_parser("index", help="index new landing objects once (what the sensor does each tick)")
     index.set_defaults(func=cmd_index)

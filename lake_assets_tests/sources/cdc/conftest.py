@@ -1,7 +1,8 @@
-"""A PostgreSQL connection for CDC tests: the server on this machine, configured by .ci/configure-databases.
+"""PostgreSQL and MariaDB connections for CDC tests: the servers on this machine, configured by
+.ci/configure-databases.
 
-Each test gets its own name prefix; its tables, slot and publication are dropped afterwards, because the
-database is shared with other runs.
+Each test gets its own name prefix; its tables (and slot and publication) are dropped afterwards, because the
+databases are shared with other runs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
+import pymysql
 import pytest
 
+from lake_assets.sources.cdc.mariadb import connect_args
 from lake_assets.sources.cdc.postgres import drop_slot
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -85,4 +88,78 @@ def pg(pg_url: str) -> Iterator[PgTest]:
             )
             for (table,) in cur.fetchall():
                 cur.execute(f'DROP TABLE IF EXISTS public."{table}"')
+        conn.close()
+
+
+# ------------------------------------------------------------------------------------------------ MariaDB
+
+MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+
+
+@dataclass
+class MyTest:
+    url: str
+    conn: Any
+    name: str  # unique per test: tables are f"{name}_x", the lake source is "my"
+
+    def execute(self, *statements: str) -> None:
+        with self.conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def transaction(self, *statements: str, rollback: bool = False) -> None:
+        """Runs the statements in one transaction."""
+        self.conn.begin()
+        try:
+            self.execute(*statements)
+        finally:
+            self.conn.rollback() if rollback else self.conn.commit()
+
+    def rows(self, table: str, key: list[str]) -> dict[tuple, dict]:
+        """The table as MariaDB prints it (CAST AS CHAR, TIMESTAMP in UTC), keyed like the CDC merge."""
+        with self.conn.cursor() as cur:
+            cur.execute("SET SESSION time_zone = '+00:00'")
+            cur.execute(f"SELECT * FROM {table} LIMIT 0")
+            cols = [d[0] for d in cur.description]
+            cur.execute(f"SELECT {', '.join(f'CAST(`{c}` AS CHAR)' for c in cols)} FROM {table}")
+            out = {}
+            for record in cur.fetchall():
+                values = dict(zip(cols, record, strict=True))
+                out[tuple(values[k] for k in key)] = values
+            return out
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    try:
+        conn = pymysql.connect(**connect_args(MARIADB_URL), connect_timeout=5)
+    except pymysql.err.OperationalError as exc:
+        pytest.fail(f"MariaDB at {MARIADB_URL} is not reachable ({exc}); run .ci/configure-databases")
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata")
+        settings = cur.fetchone()
+    conn.close()
+    if tuple(str(s) for s in settings) != ("1", "ROW", "FULL", "FULL"):
+        pytest.fail(
+            f"MariaDB log_bin/binlog_format/binlog_row_image/binlog_row_metadata are {settings}, CDC needs "
+            "(1, ROW, FULL, FULL): run .ci/configure-databases"
+        )
+    return MARIADB_URL
+
+
+@pytest.fixture
+def my(mariadb_url: str) -> Iterator[MyTest]:
+    conn = pymysql.connect(**connect_args(mariadb_url), autocommit=True)
+    test = MyTest(mariadb_url, conn, f"cdc_{uuid.uuid4().hex[:10]}")
+    try:
+        yield test
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' "
+                "AND TABLE_NAME LIKE %s",
+                (test.name + "%",),
+            )
+            for (table,) in cur.fetchall():
+                cur.execute(f"DROP TABLE IF EXISTS test.`{table}`")
         conn.close()
