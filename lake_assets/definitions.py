@@ -7,15 +7,18 @@ import dagster as dg
 from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
 from lake_assets.assets.raw import build_raw_event_assets
+from lake_assets.assets.sources import build_source_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import landing_events_sensor
+from lake_assets.sensors.sources import build_api_schedules, build_files_sensor
 from lake_assets.settings import LakeSettings, load_settings
+from lake_assets.sources.specs import load_specs
 
 
 def build_assets(registry: SchemaRegistry) -> list[dg.AssetsDefinition]:
-    """Every layer's assets: raw and intermediate generated per registry subject, then the final tables."""
+    """The event stream's assets: raw and intermediate generated per registry subject, then final tables."""
     return [
         *build_raw_event_assets(registry),
         *build_intermediate_event_assets(registry),
@@ -25,10 +28,15 @@ def build_assets(registry: SchemaRegistry) -> list[dg.AssetsDefinition]:
 
 def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
+    registry = SchemaRegistry.from_directory()
+    specs = load_specs(registry=registry)  # file, log and API sources: one YAML spec each
+    files_sensor = build_files_sensor(specs)
     return dg.Definitions(
-        assets=build_assets(SchemaRegistry.from_directory()),
+        assets=[*build_assets(registry), *build_source_assets(specs)],
+        schedules=build_api_schedules(specs),
         sensors=[
             landing_events_sensor,
+            *([files_sensor] if files_sensor else []),
             dg.AutomationConditionSensorDefinition(
                 "automation_condition_sensor",
                 target=dg.AssetSelection.all(),

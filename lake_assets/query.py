@@ -16,14 +16,15 @@ import fastavro
 from lake_assets.storage import ObjectStore, StorageError, Zone, parse_partition, zone_prefix
 
 
-def parquet_tables(store: ObjectStore) -> dict[str, str]:
-    """View name -> table prefix for every table that has Parquet files."""
-    tables: dict[str, str] = {}
+def parquet_tables(store: ObjectStore) -> dict[str, tuple[str, bool]]:
+    """View name -> (table prefix, partitioned by ``dt=``) for every table that has Parquet files."""
+    tables: dict[str, tuple[str, bool]] = {}
     for zone in (Zone.INTERMEDIATE, Zone.FINAL):
         for key in store.list_keys(zone_prefix(zone)):
             parts = key.split("/")
-            if len(parts) >= 5 and key.endswith(".parquet"):
-                tables[f"{parts[0]}_{parts[1]}_{parts[2]}"] = "/".join(parts[:3])
+            if len(parts) >= 4 and key.endswith(".parquet"):
+                partitioned = len(parts) >= 5 and parts[3].startswith("dt=")
+                tables[f"{parts[0]}_{parts[1]}_{parts[2]}"] = ("/".join(parts[:3]), partitioned)
     return dict(sorted(tables.items()))
 
 
@@ -31,12 +32,13 @@ def connect(store: ObjectStore) -> duckdb.DuckDBPyConnection:
     if store.uri().startswith("s3://"):
         raise StorageError("lake query reads a local lake; on AWS query the catalog's tables with Athena")
     con = duckdb.connect()
-    for view, prefix in parquet_tables(store).items():
-        glob = str(Path(store.uri(prefix)) / "*" / "*.parquet")
-        con.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
-            "hive_types = {'dt': DATE})"
-        )
+    for view, (prefix, partitioned) in parquet_tables(store).items():
+        if partitioned:
+            glob = str(Path(store.uri(prefix)) / "*" / "*.parquet")
+            options = "hive_partitioning = true, hive_types = {'dt': DATE}"
+        else:
+            glob, options = str(Path(store.uri(prefix)) / "*.parquet"), "hive_partitioning = false"
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', {options})")
     return con
 
 
@@ -82,8 +84,9 @@ def lake_summary(store: ObjectStore) -> str:
     for table, (records, days) in sorted(_avro_counts(store, zone_prefix(Zone.RAW, "events")).items()):
         lines.append(f"raw           events/{table:<23} {records:>9}  {len(days):>10}")
     con = connect(store)
-    for view, prefix in parquet_tables(store).items():
-        rows, days = con.sql(f"SELECT count(*), count(DISTINCT dt) FROM {view}").fetchone()
+    for view, (prefix, partitioned) in parquet_tables(store).items():
+        days_sql = "count(DISTINCT dt)" if partitioned else "0"
+        rows, days = con.sql(f"SELECT count(*), {days_sql} FROM {view}").fetchone()
         zone, name = prefix.split("/", 1)
         lines.append(f"{zone:<13} {name:<30} {rows:>9}  {days:>10}")
     return "\n".join(lines)

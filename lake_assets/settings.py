@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from lake_assets.sources.specs import SourceSpec
 
 Environment = Literal["local", "s3", "aws"]
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "s3", "aws")
@@ -133,6 +136,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
     )
     return _checked(settings)
+
+
+def api_token(spec: SourceSpec) -> str | None:
+    """The token of an API source, from the variable its spec names (this module reads the environment)."""
+    from lake_assets.sources.api import read_api_token  # imported here: sources import settings
+
+    return read_api_token(spec, os.environ)
 
 
 SchemaSource = Literal["bundled", "glue"]

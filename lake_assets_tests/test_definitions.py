@@ -28,6 +28,28 @@ EXPECTED_GRAPH = {
         ],
     ),
     "final/shop/daily_product_sales": ("final", ["intermediate/events/order_placed"]),
+    **{
+        f"raw/{zone}/{name}": ("raw", [])
+        for zone, name in (
+            ("files", "inventory"),
+            ("files", "products"),
+            ("files", "reviews"),
+            ("files", "stores"),
+            ("files", "web_access"),
+            ("api", "shop_orders_api"),
+        )
+    },
+    **{
+        f"intermediate/{zone}/{name}": ("intermediate", [f"raw/{zone}/{name}"])
+        for zone, name in (
+            ("files", "inventory"),
+            ("files", "products"),
+            ("files", "reviews"),
+            ("files", "stores"),
+            ("files", "web_access"),
+            ("api", "shop_orders_api"),
+        )
+    },
 }
 
 

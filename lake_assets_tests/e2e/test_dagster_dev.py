@@ -93,7 +93,9 @@ def test_dagster_dev_serves_the_graph_its_checks_and_sensors(dagster_dev: str) -
     groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
     assert groups["raw/events/page_view"] == "raw"
     assert groups["final/shop/daily_funnel"] == "final"
-    assert all(n["isPartitioned"] for n in nodes)
+    partitioned = {"/".join(n["assetKey"]["path"]): n["isPartitioned"] for n in nodes}
+    assert all(partitioned[key] for key in groups if "/events/" in key or key.startswith("final/"))
+    assert partitioned["raw/files/stores"] is False  # a source without an event time is one table
     raw = next(n for n in nodes if n["assetKey"]["path"] == ["raw", "events", "order_placed"])
     assert {c["name"]: c["blocking"] for c in raw["hasAssetChecks"]["checks"]} == {
         "conforms_to_schema": True,
@@ -108,3 +110,4 @@ def test_dagster_dev_serves_the_graph_its_checks_and_sensors(dagster_dev: str) -
     states = {s["name"]: s["sensorState"]["status"] for s in sensors["results"]}
     assert states["landing_events_sensor"] == "RUNNING"
     assert states["automation_condition_sensor"] == "RUNNING"
+    assert states["landing_files_sensor"] == "RUNNING"
