@@ -246,7 +246,7 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         "--set",
         cursor,
     )
-    _demo_file_sources(settings, args.seed, args.dagster_home)
+    _demo_sources(settings, args.seed, args.dagster_home)
     print(lake_summary(store))
     query = (
         "SELECT product_id, sum(units) AS units, sum(revenue_cents) / 100.0 AS revenue "
@@ -264,39 +264,57 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
-def _demo_file_sources(settings: LakeSettings, seed: int, home: Path) -> None:
-    """Sample files for each shipped file source, one tick of the real files sensor, raw, intermediate."""
+def _demo_sources(settings: LakeSettings, seed: int, home: Path) -> None:
+    """Every shipped file and API source: sample inputs land, get indexed, then raw -> intermediate.
+
+    Files: one tick of the real files sensor. API: the spec's URL points at the partner, so the pull runs
+    here against a loopback stand-in; the Dagster run then rebuilds raw from the landed pages, as a backfill
+    does, without calling the API. All daily sources go in one run, the unpartitioned ones in another.
+    """
+    import dataclasses
+
     import dagster as dg
 
     from lake_assets.resources.lake import LakeResource
     from lake_assets.sensors.sources import build_files_sensor
+    from lake_assets.sources.api import pull_api
     from lake_assets.sources.file_samples import write_samples
+    from lake_assets.sources.files_index import index_object
+    from lake_assets.sources.sample_api import sample_orders, serve_orders
     from lake_assets.sources.specs import load_specs
 
     step = time.monotonic()
+    store = _store(settings)
+    specs = load_specs()
     written = write_samples(Path(settings.lake_root), seed=seed)
-    sensor = build_files_sensor(load_specs())
-    if sensor is None:
-        return
+    sensor = build_files_sensor(specs)
     tick = sensor(dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)}))
     daily: dict[str, set[str]] = {}
     whole: set[str] = set()
     for request in tick.run_requests:
-        raw_key = request.asset_selection[0]
-        keys = f"{raw_key.to_user_string()},{'intermediate/' + '/'.join(raw_key.path[1:])}"
+        raw_key = request.asset_selection[0].to_user_string()
+        pair = f"{raw_key},intermediate/{raw_key.split('/', 1)[1]}"
         if request.partition_key:
-            daily.setdefault(keys, set()).add(request.partition_key)
+            daily.setdefault(pair, set()).add(request.partition_key)
         else:
-            whole.add(keys)
-    days = sorted(set().union(*daily.values())) if daily else []
-    if daily:
-        materialize(settings, ",".join(sorted(daily)), days[0], days[-1], home)
+            whole.add(pair)
+    api = next(s for s in specs if s.name == "shop_orders_api")
+    with serve_orders(sample_orders(600, dt.date(2026, 11, 20), days=3, seed=seed), token="demo") as url:
+        local = dataclasses.replace(api, api=dataclasses.replace(api.api, url=url))
+        pulled = pull_api(store, local, run_id="demo", token="demo")
+    api_pair = "raw/api/shop_orders_api,intermediate/api/shop_orders_api"
+    for key in pulled.landed_keys:
+        days = {day for day in index_object(store, api, next(store.list(key))) if day}
+        daily.setdefault(api_pair, set()).update(days)
+    all_days = sorted(set().union(*daily.values()))
+    materialize(settings, ",".join(sorted(daily)), all_days[0], all_days[-1], home)
     if whole:
         _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", ",".join(sorted(whole)))
     _dagster(settings, home, "sensor", "cursor", sensor.name, "-m", MODULE, "--set", tick.cursor or "")
     print(
-        f"file sources: {len(written)} sample files ({', '.join(sorted(written))}) -> raw -> intermediate "
-        f"in {time.monotonic() - step:.1f} s"
+        f"sources: {len(written)} sample files ({', '.join(sorted(written))}) and {pulled.records} orders in "
+        f"{pulled.pages} pages from a local stand-in of the orders API -> raw -> intermediate in "
+        f"{time.monotonic() - step:.1f} s"
     )
 
 
