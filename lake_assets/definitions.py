@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
 from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
 from lake_assets.assets.raw import build_raw_event_assets
@@ -14,6 +15,7 @@ from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.sensors.sources import build_api_schedules, build_files_sensor
 from lake_assets.settings import LakeSettings, load_settings
+from lake_assets.sources.cdc.specs import load_specs as load_cdc_specs
 from lake_assets.sources.specs import load_specs
 
 
@@ -31,8 +33,10 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     registry = SchemaRegistry.from_directory()
     specs = load_specs(registry=registry)  # file, log and API sources: one YAML spec each
     files_sensor = build_files_sensor(specs)
+    cdc_specs = load_cdc_specs()  # change data capture tables: one entry each in sources/cdc/tables.yaml
     return dg.Definitions(
-        assets=[*build_assets(registry), *build_source_assets(specs)],
+        assets=[*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)],
+        asset_checks=build_cdc_checks(cdc_specs),
         schedules=build_api_schedules(specs),
         sensors=[
             landing_events_sensor,

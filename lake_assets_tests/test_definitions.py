@@ -39,6 +39,12 @@ EXPECTED_GRAPH = {
             ("api", "shop_orders_api"),
         )
     },
+    "raw/cdc/shop/customers": ("raw", []),
+    "raw/cdc/shop/orders": ("raw", []),
+    "intermediate/cdc/shop/customers": ("intermediate", ["raw/cdc/shop/customers"]),
+    "intermediate/cdc/shop/customers_history": ("intermediate", ["raw/cdc/shop/customers"]),
+    "intermediate/cdc/shop/orders": ("intermediate", ["raw/cdc/shop/orders"]),
+    "intermediate/cdc/shop/orders_history": ("intermediate", ["raw/cdc/shop/orders"]),
     **{
         f"intermediate/{zone}/{name}": ("intermediate", [f"raw/{zone}/{name}"])
         for zone, name in (

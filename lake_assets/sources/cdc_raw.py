@@ -1,0 +1,390 @@
+"""Landing DMS files -> raw Avro by day of change, with the table's schema derived and registered as data.
+
+Each landing file (full load or change file) becomes one Avro file per day its rows fall on, named after it:
+re-running a day rewrites the same files. Records are ``Op, commit_ts, position, _unchanged`` and the
+table's columns. The Avro schema is derived from the landed files' columns and types (CSV columns are text,
+as DMS writes them; Parquet columns keep their types) and kept in the lake under
+``_system/schemas/cdc/<source>/<table>/v<N>.avsc``: a file that matches a registered version is written with
+it; a file with new nullable columns registers the next version; a change that is not FULL compatible (a
+type change, a dropped column) stops the run with what changed and what to do.
+
+Which landing files hold which days is remembered in ``_system/index/cdc/<source>/<table>/<file>.json``
+(written the first time a file is seen, rewritten when its size changes), so a day's run reads only the
+files with rows on that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from lake_assets.registry.compatibility import check_compatibility
+from lake_assets.registry.registry import SchemaVersion
+from lake_assets.sources.cdc.dms_format import (
+    DEFAULT_TIMESTAMP_COLUMN,
+    OP_COLUMN,
+    POSITION_COLUMN,
+    UNCHANGED,
+    ChangeRow,
+    DmsFormatError,
+    in_landing_order,
+    parse_dms_file,
+    parse_key,
+    table_prefix,
+)
+from lake_assets.sources.cdc.dms_format import _first_record as first_csv_record
+from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.sources.events_raw import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
+from lake_assets.storage import ObjectStore, Zone, zone_prefix
+
+CDC_SCHEMA_ROOT = "_system/schemas/cdc"
+COMPATIBILITY = "FULL"  # new readers read old files AND old readers new files: a dropped column is a break
+OP, COMMIT_TS, POSITION, UNCHANGED_COLUMN = "Op", "commit_ts", "position", "_unchanged"
+SYSTEM_FIELDS: list[dict[str, Any]] = [
+    {"name": OP, "type": "string"},
+    {"name": COMMIT_TS, "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}]},
+    {"name": POSITION, "type": "string"},
+    {"name": UNCHANGED_COLUMN, "type": ["null", {"type": "array", "items": "string"}], "default": None},
+]
+_SYSTEM_NAMES = frozenset(f["name"] for f in SYSTEM_FIELDS)
+
+
+class CdcRawError(RuntimeError):
+    """A landing file cannot become raw records; the message names the file and what to do."""
+
+
+class CdcSchemaChange(CdcRawError):
+    """The source table changed in a way readers of the lake cannot follow (not FULL compatible)."""
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+
+
+def subject_name(spec: CdcTableSpec) -> str:
+    return f"cdc/{spec.source}/{spec.table}"
+
+
+def schema_prefix(spec: CdcTableSpec, root: str = CDC_SCHEMA_ROOT) -> str:
+    return f"{root.strip('/')}/{spec.source}/{spec.table}/"
+
+
+def load_versions(store: ObjectStore, spec: CdcTableSpec, root: str = CDC_SCHEMA_ROOT) -> list[SchemaVersion]:
+    """Registered versions, oldest first; numbered 1..N without gaps (anything else is refused)."""
+    found: dict[int, SchemaVersion] = {}
+    for key in store.list_keys(schema_prefix(spec, root)):
+        name = key.rsplit("/", 1)[-1]
+        if not (name.startswith("v") and name.endswith(".avsc") and name[1:-5].isdigit()):
+            continue
+        number = int(name[1:-5])
+        found[number] = SchemaVersion(subject_name(spec), number, json.loads(store.get_bytes(key)))
+    if sorted(found) != list(range(1, len(found) + 1)):
+        raise CdcRawError(f"{store.uri(schema_prefix(spec, root))}: versions {sorted(found)} are not 1..N")
+    return [found[n] for n in sorted(found)]
+
+
+def register_version(store: ObjectStore, spec: CdcTableSpec, version: SchemaVersion, root: str) -> str:
+    key = f"{schema_prefix(spec, root)}v{version.version}.avsc"
+    store.put_bytes(key, json.dumps(version.schema, indent=2).encode() + b"\n")
+    return key
+
+
+def avro_type(typ: pa.DataType) -> Any:
+    """The Avro type a landed column is kept as (DMS CSV is text; Parquet keeps the source's types)."""
+    if pa.types.is_boolean(typ):
+        return "boolean"
+    if pa.types.is_int8(typ) or pa.types.is_int16(typ) or pa.types.is_int32(typ):
+        return "int"
+    if pa.types.is_integer(typ):
+        return "long"
+    if pa.types.is_float32(typ):
+        return "float"
+    if pa.types.is_floating(typ):
+        return "double"
+    if pa.types.is_date(typ):
+        return {"type": "int", "logicalType": "date"}
+    if pa.types.is_timestamp(typ):
+        return {"type": "long", "logicalType": "timestamp-micros"}
+    return "string"  # text, numeric/decimal (exact digits), everything else
+
+
+def _columns_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """Table column -> Avro type (the nullable branch), in schema order."""
+    return {f["name"]: f["type"][1] for f in schema["fields"] if f["name"] not in _SYSTEM_NAMES}
+
+
+def _record_schema(spec: CdcTableSpec, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "record",
+        "name": f"cdc_{spec.source}_{spec.table}",
+        "namespace": "lake.cdc",
+        "fields": [*SYSTEM_FIELDS, *fields],
+    }
+
+
+def candidate_schema(
+    spec: CdcTableSpec, columns: dict[str, Any], previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The schema a file with ``columns`` needs, keeping the previous version's field order.
+
+    Columns of the first version have no default, so dropping one later breaks FULL compatibility (a
+    reader of the old version would have no value for it); columns added later default to null, so adding a
+    nullable column is compatible both ways.
+    """
+    if previous is None:
+        return _record_schema(spec, [{"name": c, "type": ["null", t]} for c, t in columns.items()])
+    fields = []
+    for f in previous["fields"]:
+        if f["name"] in _SYSTEM_NAMES or f["name"] not in columns:
+            continue
+        fields.append({**f, "type": ["null", columns[f["name"]]]})
+    known = {f["name"] for f in fields} | set(_columns_of(previous))
+    fields += [
+        {"name": c, "type": ["null", t], "default": None} for c, t in columns.items() if c not in known
+    ]
+    return _record_schema(spec, fields)
+
+
+def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    before, after = _columns_of(old), _columns_of(new)
+    parts = [f"column {c} added ({json.dumps(after[c])})" for c in after if c not in before]
+    parts += [f"column {c} dropped" for c in before if c not in after]
+    parts += [
+        f"column {c} changed type from {json.dumps(before[c])} to {json.dumps(after[c])}"
+        for c in after
+        if c in before and before[c] != after[c]
+    ]
+    return "; ".join(parts) or "no column change"
+
+
+@dataclass
+class SchemaResolver:
+    """Finds the registered version a file's columns match, or derives (and checks) the next one."""
+
+    spec: CdcTableSpec
+    versions: list[SchemaVersion]
+    new_versions: list[SchemaVersion] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[SchemaVersion]:
+        return self.versions + self.new_versions
+
+    def version_for(self, key: str, columns: dict[str, Any]) -> SchemaVersion:
+        for version in reversed(self.all):
+            if _columns_of(version.schema) == columns:  # same names and types, in any order
+                return version
+        latest = self.all[-1] if self.all else None
+        schema = candidate_schema(self.spec, columns, latest.schema if latest else None)
+        if latest is not None:
+            problems = check_compatibility(schema, [v.schema for v in self.all], COMPATIBILITY)
+            if problems:
+                raise CdcSchemaChange(
+                    f"raw/cdc/{self.spec.name}: landing file {key} changes the table "
+                    f"{self.spec.source}.{self.spec.qualified}: {describe_change(latest.schema, schema)}. "
+                    f"This is not {COMPATIBILITY} compatible with {latest.schema_id} "
+                    f"({'; '.join(problems)}). Nothing was published. To go on: revert the change at the "
+                    "source, or, if it is intended, migrate the downstream tables and start the table afresh "
+                    "(drop the slot, take a new full load, and clear its raw, intermediate and "
+                    f"_system/schemas/cdc/{self.spec.name}/ folders)."
+                )
+        version = SchemaVersion(subject_name(self.spec), len(self.all) + 1, schema)
+        self.new_versions.append(version)
+        return version
+
+
+# ------------------------------------------------------------------------------------------------ landing
+
+
+@dataclass
+class LandingFile:
+    key: str
+    size: int
+    last_modified: float
+    rows: list[ChangeRow]
+    columns: dict[str, Any]  # table column -> Avro type
+
+    def day_of(self, row: ChangeRow) -> str:
+        """The commit day; without a timestamp column: the change file's name, or the full load's arrival."""
+        if row.commit_ts is not None:
+            return row.commit_ts.date().isoformat()
+        meta = parse_key(self.key)
+        if meta.full_load:
+            return dt.datetime.fromtimestamp(self.last_modified, dt.UTC).date().isoformat()
+        return dt.datetime.strptime(meta.name[:8], "%Y%m%d").date().isoformat()
+
+
+def read_landing_file(
+    store: ObjectStore, spec: CdcTableSpec, key: str, size: int, mtime: float
+) -> LandingFile:
+    data = store.get_bytes(key)
+    try:
+        rows = parse_dms_file(key, data, spec.columns, timestamp_column=spec.timestamp_column)
+    except (DmsFormatError, ValueError, pa.ArrowInvalid) as exc:
+        raise CdcRawError(
+            f"landing file {store.uri(key)} cannot be read as DMS output: {exc}. Nothing was published for "
+            f"raw/cdc/{spec.name}; the file is left in place: fix or move it, then re-run."
+        ) from None
+    if parse_key(key).data_format == "parquet":
+        arrow = pq.read_schema(io.BytesIO(data))
+        columns = {n: avro_type(arrow.field(n).type) for n in arrow.names if n in _data_names(arrow.names)}
+    else:
+        names = list(rows[0].values) if rows else list(spec.columns or [])
+        if not rows:
+            names = _csv_header_columns(data) or names
+        columns = dict.fromkeys(names, "string")
+    clash = sorted(_SYSTEM_NAMES & set(columns))
+    if clash:
+        raise CdcRawError(f"{store.uri(key)}: table columns {clash} clash with raw's own columns")
+    missing = sorted(set(spec.primary_key) - set(columns))
+    if missing:
+        raise CdcRawError(
+            f"{store.uri(key)}: no key column(s) {missing}; fix primary_key of {spec.name} in tables.yaml"
+        )
+    return LandingFile(key, size, mtime, rows, columns)
+
+
+_DMS_COLUMNS = (OP_COLUMN, DEFAULT_TIMESTAMP_COLUMN, POSITION_COLUMN)  # header names DMS adds
+
+
+def _data_names(names: Sequence[str]) -> list[str]:
+    return [n for n in names if n not in _DMS_COLUMNS]
+
+
+def _csv_header_columns(data: bytes) -> list[str]:
+    first = first_csv_record(data)
+    return _data_names(first) if first and first[0] == OP_COLUMN else []
+
+
+def index_prefix(spec: CdcTableSpec) -> str:
+    return zone_prefix(Zone.SYSTEM, "index", "cdc", spec.source, spec.table)
+
+
+# ------------------------------------------------------------------------------------------------ raw
+
+
+@dataclass
+class CdcRawResult:
+    days: dict[str, int]  # day -> records written
+    expected: dict[str, int]  # day -> records the index counted
+    files: dict[str, list[str]]  # day -> Avro file names
+    landing_objects: list[str]
+    resolver: SchemaResolver
+
+
+def avro_file_name(landing_key: str) -> str:
+    return landing_key.rsplit("/", 1)[-1].rsplit(".", 1)[0] + ".avro"
+
+
+def _record(row: ChangeRow, columns: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        OP: row.op,
+        COMMIT_TS: None if row.commit_ts is None else row.commit_ts.replace(tzinfo=dt.UTC),
+        POSITION: row.position,
+    }
+    unchanged = []
+    for column, typ in columns.items():
+        value = row.values.get(column)
+        if value is UNCHANGED:
+            unchanged.append(column)
+            value = None
+        elif typ == "string" and value is not None and not isinstance(value, str):
+            value = str(value) if not isinstance(value, Decimal) else format(value, "f")
+        record[column] = value
+    record[UNCHANGED_COLUMN] = unchanged or None
+    return record
+
+
+def build_cdc_raw(
+    store: ObjectStore,
+    spec: CdcTableSpec,
+    days: Sequence[str],
+    out_dir: Path,
+    schema_root: str = CDC_SCHEMA_ROOT,
+) -> CdcRawResult:
+    """Writes ``out_dir/dt=<day>/<landing file>.avro`` for ``days`` (a staging folder); registers nothing.
+
+    New schema versions are returned in ``result.resolver.new_versions``: the caller registers them once
+    the files are verified, so a failed run leaves the registry as it was.
+    """
+    wanted = set(days)
+    resolver = SchemaResolver(spec, load_versions(store, spec, schema_root))
+    result = CdcRawResult({d: 0 for d in days}, {d: 0 for d in days}, {d: [] for d in days}, [], resolver)
+    infos = {i.key: i for i in store.list(table_prefix(spec.source, spec.schema, spec.table))}
+    for key in in_landing_order(infos):
+        info = infos[key]
+        marker_key = index_prefix(spec) + key.rsplit("/", 1)[-1] + ".json"
+        marker = json.loads(store.get_bytes(marker_key)) if store.exists(marker_key) else None
+        landing: LandingFile | None = None
+        if marker is None or marker.get("size") != info.size:
+            landing = read_landing_file(store, spec, key, info.size, info.last_modified)
+            counts: dict[str, int] = {}
+            for row in landing.rows:
+                day = landing.day_of(row)
+                counts[day] = counts.get(day, 0) + 1
+            marker = {"size": info.size, "days": counts}
+            store.put_bytes(marker_key, json.dumps(marker, sort_keys=True).encode())
+        if not wanted & set(marker["days"]):
+            continue
+        if landing is None:
+            landing = read_landing_file(store, spec, key, info.size, info.last_modified)
+        version = resolver.version_for(store.uri(key), landing.columns)
+        columns = _columns_of(version.schema)
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for row in landing.rows:
+            day = landing.day_of(row)
+            if day in wanted:
+                by_day.setdefault(day, []).append(_record(row, columns))
+        result.landing_objects.append(key)
+        metadata = {
+            SCHEMA_ID_KEY: version.schema_id,
+            FINGERPRINT_KEY: version.fingerprint,
+            SOURCE_OBJECT_KEY: key,
+        }
+        for day in wanted & set(marker["days"]):
+            result.expected[day] += marker["days"][day]
+        for day, records in by_day.items():
+            folder = out_dir / f"dt={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / avro_file_name(key), "wb") as out:
+                fastavro.writer(out, version.parsed, records, codec=AVRO_CODEC, metadata=metadata)
+            result.days[day] += len(records)
+            result.files[day].append(avro_file_name(key))
+    return result
+
+
+def verify_cdc_raw(
+    folder: Path, versions: Sequence[SchemaVersion], expected: int
+) -> tuple[list[str], list[str]]:
+    """(schema problems, count problems) of one staged day: each file's embedded schema must be the
+    registered (or about to be registered) version its id names, and the records must add up."""
+    by_id = {v.schema_id: v for v in versions}
+    schema_problems: list[str] = []
+    total = 0
+    for path in sorted(folder.glob("*.avro")) if folder.is_dir() else []:
+        with open(path, "rb") as handle:
+            try:
+                reader = fastavro.reader(handle)
+                version = by_id.get(reader.metadata.get(SCHEMA_ID_KEY, ""))
+                if version is None:
+                    schema_problems.append(
+                        f"{path.name}: unknown {SCHEMA_ID_KEY} {reader.metadata.get(SCHEMA_ID_KEY)}"
+                    )
+                    continue
+                embedded = fingerprint(to_parsing_canonical_form(reader.writer_schema), "CRC-64-AVRO")
+                if embedded != version.fingerprint or reader.metadata.get(FINGERPRINT_KEY) != embedded:
+                    schema_problems.append(f"{path.name}: embedded schema is not {version.schema_id}")
+                total += sum(1 for _ in reader)
+            except (ValueError, EOFError) as exc:
+                schema_problems.append(f"{path.name}: cannot be read back: {exc}")
+    count_problems = [] if total == expected else [f"raw holds {total} records but landing has {expected}"]
+    return schema_problems, count_problems

@@ -1,0 +1,273 @@
+"""CDC assets via dagster.materialize on a temporary lake: real PostgreSQL capture, hand-made DMS files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
+from lake_assets.resources.spark import SparkResource
+from lake_assets.sources.cdc.dms_format import ChangeRow, DmsOptions, write_changes, write_full_load
+from lake_assets.sources.cdc.postgres import snapshot, stream
+from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.lake_helpers import lake_resource
+from lake_assets_tests.sources.cdc.conftest import PgTest
+
+FIXTURES = Path(__file__).parents[1] / "sources" / "cdc" / "dms_fixtures"
+ORDERS = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
+
+
+def run(root: Path, spec: CdcTableSpec, days: list[str], checks: bool = False) -> dg.ExecuteInProcessResult:
+    """raw for ``days`` then the merge (two runs: the merge is not partitioned)."""
+    defs = [*build_cdc_assets([spec]), *(build_cdc_checks([spec]) if checks else [])]
+    resources = {"lake": lake_resource(root), "spark": SparkResource()}
+    raw = dg.materialize(
+        defs,
+        selection=f"raw/cdc/{spec.name}",
+        resources=resources,
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+        raise_on_error=False,
+    )
+    if not raw.success:
+        return raw
+    return dg.materialize(
+        defs,
+        selection=[f"intermediate/cdc/{spec.name}", f"intermediate/cdc/{spec.name}_history"],
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+def table(root: Path, spec: CdcTableSpec, suffix: str = "") -> list[dict]:
+    folder = root / "intermediate" / "cdc" / spec.source / (spec.table + suffix)
+    return pa.concat_tables(
+        [pq.read_table(p) for p in sorted(folder.glob("bucket=*/*.parquet"))], promote_options="default"
+    ).to_pylist()
+
+
+def current(root: Path, spec: CdcTableSpec, columns: list[str]) -> dict[tuple, dict]:
+    out = {}
+    for row in table(root, spec):
+        values = {c: None if row.get(c) is None else str(row[c]) for c in columns}
+        out[tuple(values[k] for k in spec.primary_key)] = values
+    return out
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+
+
+def today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+# ------------------------------------------------------------------------------------------ PostgreSQL
+
+
+def make_customers(pg: PgTest, rows: int = 30) -> CdcTableSpec:
+    name = f"{pg.name}_customers"
+    pg.execute(
+        f"CREATE TABLE {name} (customer_id int PRIMARY KEY, email text, tier text, active boolean)",
+        f"INSERT INTO {name} SELECT g, 'c' || g || '@x', 'std', g % 2 = 0 FROM generate_series(1, {rows}) g",
+    )
+    return CdcTableSpec("shop", "public", name, ("customer_id",), buckets=8, url=pg.url)
+
+
+def test_postgres_full_load_and_changes_merge_to_select_star(pg: PgTest, lake_root: Path, spark) -> None:
+    store = LocalObjectStore(lake_root)
+    spec = make_customers(pg)
+    t = spec.table
+    snapshot(pg.url, [t], store, "shop", slot=pg.name)
+    pg.transaction(
+        f"INSERT INTO {t} VALUES (100, 'new@x', 'gold', true)",
+        f"UPDATE {t} SET tier = 'gold', email = NULL WHERE customer_id IN (1, 2)",
+        f"DELETE FROM {t} WHERE customer_id = 3",
+    )
+    pg.execute(f"UPDATE {t} SET customer_id = 200 WHERE customer_id = 4")  # a key update: D + I
+    pg.execute(f"UPDATE {t} SET email = 'later@x' WHERE customer_id = 100")
+    stream(pg.url, pg.name, store, "shop")
+    result = run(lake_root, spec, [today()], checks=True)
+    assert result.success, failure_text(result)
+    columns = ["customer_id", "email", "tier", "active"]
+    assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+
+    # A change the lake has not seen yet: the reconciliation check says so.
+    pg.execute(f"UPDATE {t} SET tier = 'x' WHERE customer_id = 5")
+    check = dg.materialize(
+        [*build_cdc_assets([spec]), *build_cdc_checks([spec])],
+        selection=dg.AssetSelection.checks(
+            dg.AssetCheckKey(dg.AssetKey(["intermediate", "cdc", "shop", t]), "reconciles_with_source")
+        ),
+        resources={"lake": lake_resource(lake_root), "spark": SparkResource()},
+        raise_on_error=False,
+    )
+    evaluations = check.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in evaluations] == [("reconciles_with_source", False)]
+
+
+def test_a_new_nullable_column_registers_v2(pg: PgTest, lake_root: Path, spark) -> None:
+    store = LocalObjectStore(lake_root)
+    spec = make_customers(pg, rows=5)
+    t = spec.table
+    snapshot(pg.url, [t], store, "shop", slot=pg.name)
+    assert run(lake_root, spec, [today()]).success
+    pg.execute(
+        f"ALTER TABLE {t} ADD COLUMN phone text", f"UPDATE {t} SET phone = '555' WHERE customer_id = 1"
+    )
+    stream(pg.url, pg.name, store, "shop")
+    result = run(lake_root, spec, [today()])
+    assert result.success, failure_text(result)
+    schemas = lake_root / "_system" / "schemas" / "cdc" / "shop" / t
+    assert sorted(p.name for p in schemas.iterdir()) == ["v1.avsc", "v2.avsc"]
+    assert current(lake_root, spec, ["customer_id", "email", "tier", "active", "phone"]) == pg.rows(
+        t, ["customer_id"]
+    )
+
+
+# ------------------------------------------------------------------------------------------ DMS fixtures
+
+
+def land_fixture(root: Path, *names: str, rename: dict[str, str] | None = None) -> None:
+    target = root / "landing" / "cdc" / "sales" / "sales" / "orders"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(
+            FIXTURES / "with_header" / "sales" / "orders" / name, target / (rename or {}).get(name, name)
+        )
+
+
+ALL = ["LOAD00000001.csv", "20261124-221530123.csv", "20261124-221600000.csv"]
+DAY = ["2026-11-24"]
+
+
+def test_dms_files_twice_and_out_of_order_give_the_same_state(tmp_path: Path, spark) -> None:
+    columns = ["order_id", "customer", "note", "amount"]
+    in_order = tmp_path / "a"
+    land_fixture(in_order, *ALL)
+    assert run(in_order, ORDERS, DAY).success
+    expected = current(in_order, ORDERS, columns)
+    assert sorted(expected) == [("1",), ("2",), ("4",)]
+
+    late = tmp_path / "b"
+    land_fixture(late, ALL[0], ALL[2])  # the newer change file arrives first
+    assert run(late, ORDERS, DAY).success
+    land_fixture(late, ALL[1])
+    # ... and a re-delivered copy of a file under another name (same changes, same positions)
+    land_fixture(late, ALL[1], rename={ALL[1]: "20261124-221530124.csv"})
+    assert run(late, ORDERS, DAY).success
+    assert current(late, ORDERS, columns) == expected
+    history = sorted(table(late, ORDERS, "_history"), key=lambda r: (r["order_id"], r["position"]))
+    assert len(history) == 7  # 3 loaded + 4 changes; the re-delivered file added nothing
+    order1 = [
+        (r["amount"], r["valid_from"], r["valid_to"], r["is_current"])
+        for r in history
+        if r["order_id"] == "1"
+    ]
+    load_ts = dt.datetime(2026, 11, 24, 22, 0, 0, 1, tzinfo=dt.UTC)
+    update_ts = dt.datetime(2026, 11, 24, 22, 15, 30, 123456, tzinfo=dt.UTC)
+    assert order1 == [("10.50", load_ts, update_ts, False), ("11.00", update_ts, None, True)]
+    order3 = [(r["Op"], r["is_current"], r["is_deleted"]) for r in history if r["order_id"] == "3"]
+    assert order3 == [("I", False, False), ("D", False, True)]
+
+
+def test_default_dms_layout_without_header_needs_the_columns_of_the_spec(tmp_path: Path, spark) -> None:
+    spec = CdcTableSpec(
+        "hr",
+        "hr",
+        "employee",
+        ("emp_id",),
+        columns=("emp_id", "last_name", "first_name", "hire_date", "city"),
+        timestamp_column=None,
+    )
+    target = tmp_path / "landing" / "cdc" / "hr" / "hr" / "employee"
+    target.mkdir(parents=True)
+    for path in (FIXTURES / "default" / "hr" / "employee").iterdir():
+        # Moved from 2014 into the lake's partition range (daily partitions start in 2024); content unchanged.
+        shutil.copy(path, target / path.name.replace("2014", "2026"))
+    days = ["2026-10-29", "2026-10-30", today()]  # the full load has no timestamp: its arrival day
+    result = run(tmp_path, spec, sorted(days))
+    assert result.success, failure_text(result)
+    state = current(tmp_path, spec, ["emp_id", "city", "hire_date"])
+    assert state == {
+        ("101",): {"emp_id": "101", "city": "Dallas", "hire_date": "2017-03-13"},
+        ("102",): {"emp_id": "102", "city": "Seattle", "hire_date": "2015-01-12"},
+        ("104",): {"emp_id": "104", "city": "Austin", "hire_date": "2016-05-05"},
+    }
+
+
+def _parquet_orders(
+    store: LocalObjectStore, amount_type: pa.DataType, amount: object, when: dt.datetime
+) -> None:
+    options = DmsOptions(data_format="parquet")
+    row = ChangeRow("I", when, f"{int(when.timestamp()):035d}", {"order_id": 1, "amount": amount})
+    types = {"order_id": pa.int64(), "amount": amount_type}
+    if not store.list_keys("landing/cdc/sales/sales/orders/LOAD"):
+        write_full_load(store, "sales", "sales", "orders", ["order_id", "amount"], [row], options, types)
+    else:
+        write_changes(store, "sales", "sales", "orders", ["order_id", "amount"], [row], options, types)
+
+
+def test_a_type_change_stops_the_run_with_what_changed(tmp_path: Path, spark) -> None:
+    store = LocalObjectStore(tmp_path)
+    when = dt.datetime(2026, 11, 24, 10)
+    _parquet_orders(store, pa.int64(), 5, when)
+    assert run(tmp_path, ORDERS, DAY).success
+    _parquet_orders(store, pa.string(), "five", when + dt.timedelta(hours=1))
+    result = run(tmp_path, ORDERS, DAY)
+    assert not result.success
+    message = failure_text(result)
+    assert 'column amount changed type from "long" to "string"' in message
+    assert "not FULL compatible with cdc/sales/orders:v1" in message and "Nothing was published" in message
+    assert not (tmp_path / "_system" / "schemas" / "cdc" / "sales" / "orders" / "v2.avsc").exists()
+
+
+def test_a_dropped_column_stops_the_run(tmp_path: Path, spark) -> None:
+    land_fixture(tmp_path, *ALL)
+    assert run(tmp_path, ORDERS, DAY).success
+    target = tmp_path / "landing" / "cdc" / "sales" / "sales" / "orders" / "20261124-230000000.csv"
+    target.write_text(
+        "Op,dms_commit_ts,order_id,customer,amount,AR_H_CHANGE_SEQ\n"
+        "U,2026-11-24 23:00:00.000000,1,acme,12.00,20261124230000000000000000000000001\n"
+    )
+    result = run(tmp_path, ORDERS, DAY)
+    assert not result.success
+    assert "column note dropped" in failure_text(result)
+
+
+def test_a_merge_rewrites_only_the_buckets_its_changes_touch(tmp_path: Path, spark) -> None:
+    store = LocalObjectStore(tmp_path)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=16)
+    when = dt.datetime(2026, 11, 24, 9)
+    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 201)]
+    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
+    assert run(tmp_path, spec, DAY).success
+
+    def files() -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for name in ("orders", "orders_history"):
+            for path in (tmp_path / "intermediate" / "cdc" / "sales" / name).glob("bucket=*/*.parquet"):
+                found.setdefault(f"{name}/{path.parent.name}", set()).add(path.name)
+        return found
+
+    before = files()
+    assert len(before) == 32  # 200 keys fill all 16 buckets of both tables
+    change = [ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "7", "v": "b"})]
+    write_changes(store, "sales", "sales", "orders", ["order_id", "v"], change)
+    result = run(tmp_path, spec, DAY)
+    assert result.success
+    after = files()
+    rewritten = sorted(k for k in before if before[k] != after[k])
+    assert len(rewritten) == 2 and rewritten[0].split("/")[1] == rewritten[1].split("/")[1]
+    materialization = result.asset_materializations_for_node(f"merge_cdc_{spec.source}_{spec.table}")[0]
+    touched = materialization.metadata["buckets_rewritten"].value
+    assert touched == [rewritten[0].split("=")[1]]
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["7"] == "b"
+    assert len(table(tmp_path, spec)) == 200
