@@ -12,6 +12,7 @@ from lake_assets.assets.sources import build_source_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
+from lake_assets.sensors.cdc import build_cdc_sensor
 from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.sensors.sources import build_api_schedules, build_files_sensor
 from lake_assets.settings import LakeSettings, load_settings
@@ -34,6 +35,7 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     specs = load_specs(registry=registry)  # file, log and API sources: one YAML spec each
     files_sensor = build_files_sensor(specs)
     cdc_specs = load_cdc_specs()  # change data capture tables: one entry each in sources/cdc/tables.yaml
+    cdc_sensor = build_cdc_sensor(cdc_specs)
     return dg.Definitions(
         assets=[*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)],
         asset_checks=build_cdc_checks(cdc_specs),
@@ -41,6 +43,7 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
         sensors=[
             landing_events_sensor,
             *([files_sensor] if files_sensor else []),
+            *([cdc_sensor] if cdc_sensor else []),
             dg.AutomationConditionSensorDefinition(
                 "automation_condition_sensor",
                 target=dg.AssetSelection.all(),

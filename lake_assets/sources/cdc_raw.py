@@ -9,8 +9,8 @@ it; a file with new nullable columns registers the next version; a change that i
 type change, a dropped column) stops the run with what changed and what to do.
 
 Which landing files hold which days is remembered in ``_system/index/cdc/<source>/<table>/<file>.json``
-(written the first time a file is seen, rewritten when its size changes), so a day's run reads only the
-files with rows on that day.
+(written the first time a file is seen, rewritten when its size or modification time changes: a reload
+rewrites ``LOAD`` files under the same name), so a day's run reads only the files with rows on that day.
 """
 
 from __future__ import annotations
@@ -325,13 +325,14 @@ def build_cdc_raw(
         marker_key = index_prefix(spec) + key.rsplit("/", 1)[-1] + ".json"
         marker = json.loads(store.get_bytes(marker_key)) if store.exists(marker_key) else None
         landing: LandingFile | None = None
-        if marker is None or marker.get("size") != info.size:
+        stamp = (info.size, info.last_modified)  # a reload rewrites LOAD files, maybe at the same size
+        if marker is None or (marker.get("size"), marker.get("last_modified")) != stamp:
             landing = read_landing_file(store, spec, key, info.size, info.last_modified)
             counts: dict[str, int] = {}
             for row in landing.rows:
                 day = landing.day_of(row)
                 counts[day] = counts.get(day, 0) + 1
-            marker = {"size": info.size, "days": counts}
+            marker = {"size": info.size, "last_modified": info.last_modified, "days": counts}
             store.put_bytes(marker_key, json.dumps(marker, sort_keys=True).encode())
         if not wanted & set(marker["days"]):
             continue
