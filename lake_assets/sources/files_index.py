@@ -36,7 +36,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from lake_assets.registry import SchemaVersion
 from lake_assets.sources.events_raw import FINGERPRINT_KEY, SCHEMA_ID_KEY
 from lake_assets.sources.files import UnreadableFile, open_reader
-from lake_assets.sources.files.convert import _timestamp
+from lake_assets.sources.files.convert import timestamp_parser
 from lake_assets.sources.files_raw import relative_name
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
@@ -69,7 +69,7 @@ def scan_days(store: ObjectStore, spec: SourceSpec, object_key: str) -> Counter[
     days: Counter[str] = Counter()
     if spec.partitioning != "daily" or spec.event_time is None:
         return days
-    parse = _timestamp(zoneinfo.ZoneInfo(spec.timezone), spec.event_time_format)
+    parse = timestamp_parser(zoneinfo.ZoneInfo(spec.timezone), spec.event_time_format)
     nulls = set(spec.format.null_values)
     column = spec.event_time
     try:

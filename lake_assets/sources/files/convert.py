@@ -62,7 +62,7 @@ def column_of(avro_field: dict[str, Any]) -> str:
     return str(avro_field.get("lake.column", avro_field["name"]))
 
 
-def _timestamp(tz: dt.tzinfo, fmt: str | None) -> Callable[[Any], dt.datetime]:
+def timestamp_parser(tz: dt.tzinfo, fmt: str | None) -> Callable[[Any], dt.datetime]:
     # strptime is slow and log lines repeat the same second many times: remember recent answers.
     parse = functools.lru_cache(maxsize=4096)(lambda text: dt.datetime.strptime(text, fmt)) if fmt else None
 
@@ -167,7 +167,7 @@ class RecordConverter:
             base, nullable = field_type(f["type"])
             column = column_of(f)
             if base.startswith("timestamp"):
-                fn: Callable[[Any], Any] = _timestamp(tz, formats.get(column) or formats.get(f["name"]))
+                fn: Callable[[Any], Any] = timestamp_parser(tz, formats.get(column) or formats.get(f["name"]))
             else:
                 fn = {"date": _date, "long": _long, "int": _long, "double": _double, "float": _double}.get(
                     base, _boolean if base == "boolean" else _string
