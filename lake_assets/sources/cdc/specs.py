@@ -18,6 +18,8 @@ from lake_assets.sources.cdc.dms_format import DEFAULT_TIMESTAMP_COLUMN
 
 DEFAULT_SPECS_FILE = Path(__file__).parent / "tables.yaml"
 PARTITIONINGS = ("day",)
+# The live sources the reconciliation check reads (sources/cdc/reconcile.py).
+_URL_SCHEMES = ("postgresql://", "postgres://", "mysql://", "mariadb://", "mysql+pymysql://")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELDS = (
     "source",
@@ -124,9 +126,13 @@ def parse_spec(path: Path, where: str, entry: Any) -> CdcTableSpec:
     if "timestamp_column" in entry and timestamp_column is not None:
         timestamp_column = _name(path, where, entry, "timestamp_column")
     url = entry.get("url")
-    if url is not None and not (isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))):
+    if url is not None and not (isinstance(url, str) and url.startswith(_URL_SCHEMES)):
         raise _fail(
-            path, where, "url", f"{url!r} is not a postgresql:// URL", "give the source's URL or omit it"
+            path,
+            where,
+            "url",
+            f"{url!r} is not a postgresql:// or mysql:// (mariadb://) URL",
+            "give the source's URL or omit it",
         )
     return CdcTableSpec(
         source=_name(path, where, entry, "source"),
