@@ -104,13 +104,11 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
             except CdcRawError as exc:  # a schema change or an unreadable file: say what and what to do
                 raise dg.Failure(description=str(exc)) from None
             for day in days:
-                schema_problems, count_problems = verify_cdc_raw(
-                    stage / f"dt={day}", result.resolver.all, result.expected[day]
-                )
-                if schema_problems or count_problems:
+                verification = verify_cdc_raw(stage / f"dt={day}", result.resolver.all, result.expected[day])
+                if not verification.passed:
                     raise dg.Failure(
                         description=f"raw/cdc/{spec.name} dt={day} failed its checks; nothing published: "
-                        + "; ".join(schema_problems + count_problems)
+                        + "; ".join(verification.problems)
                     )
             registered = [
                 register_version(store, spec, v, registry_root) for v in result.resolver.new_versions

@@ -27,7 +27,6 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from lake_assets.registry.compatibility import check_compatibility
 from lake_assets.registry.registry import SchemaVersion
@@ -45,7 +44,15 @@ from lake_assets.sources.cdc.dms_format import (
 )
 from lake_assets.sources.cdc.dms_format import _first_record as first_csv_record
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.events_raw import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
+from lake_assets.sources.raw_avro import (
+    AVRO_CODEC,
+    FINGERPRINT_KEY,
+    SCHEMA_ID_KEY,
+    SOURCE_OBJECT_KEY,
+    RawVerification,
+    staged_avro_files,
+    verify_avro_files,
+)
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 
 CDC_SCHEMA_ROOT = "_system/schemas/cdc"
@@ -363,29 +370,7 @@ def build_cdc_raw(
     return result
 
 
-def verify_cdc_raw(
-    folder: Path, versions: Sequence[SchemaVersion], expected: int
-) -> tuple[list[str], list[str]]:
-    """(schema problems, count problems) of one staged day: each file's embedded schema must be the
-    registered (or about to be registered) version its id names, and the records must add up."""
-    by_id = {v.schema_id: v for v in versions}
-    schema_problems: list[str] = []
-    total = 0
-    for path in sorted(folder.glob("*.avro")) if folder.is_dir() else []:
-        with open(path, "rb") as handle:
-            try:
-                reader = fastavro.reader(handle)
-                version = by_id.get(reader.metadata.get(SCHEMA_ID_KEY, ""))
-                if version is None:
-                    schema_problems.append(
-                        f"{path.name}: unknown {SCHEMA_ID_KEY} {reader.metadata.get(SCHEMA_ID_KEY)}"
-                    )
-                    continue
-                embedded = fingerprint(to_parsing_canonical_form(reader.writer_schema), "CRC-64-AVRO")
-                if embedded != version.fingerprint or reader.metadata.get(FINGERPRINT_KEY) != embedded:
-                    schema_problems.append(f"{path.name}: embedded schema is not {version.schema_id}")
-                total += sum(1 for _ in reader)
-            except (ValueError, EOFError) as exc:
-                schema_problems.append(f"{path.name}: cannot be read back: {exc}")
-    count_problems = [] if total == expected else [f"raw holds {total} records but landing has {expected}"]
-    return schema_problems, count_problems
+def verify_cdc_raw(folder: Path, versions: Sequence[SchemaVersion], expected: int) -> RawVerification:
+    """One staged day: each file must carry a registered (or about to be registered) version of the table."""
+    allowed = {v.schema_id: v for v in versions}
+    return verify_avro_files(staged_avro_files(folder), allowed, expected, "landing has")

@@ -14,17 +14,20 @@ from typing import Any
 
 import fastavro
 import msgspec
-from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from lake_assets.registry import RegistryError, SchemaRegistry
+from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder, InvalidEvent
 from lake_assets.sources.landing_index import partition_objects
+from lake_assets.sources.raw_avro import (
+    AVRO_CODEC,
+    FINGERPRINT_KEY,
+    SCHEMA_ID_KEY,
+    SOURCE_OBJECT_KEY,
+    RawVerification,
+    staged_avro_files,
+    verify_avro_files,
+)
 from lake_assets.storage import ObjectStore
-
-SCHEMA_ID_KEY = "lake.schema_id"
-FINGERPRINT_KEY = "lake.schema_fingerprint"
-SOURCE_OBJECT_KEY = "lake.source_object"
-AVRO_CODEC = "deflate"  # readable by every Avro implementation without extra codecs
 
 
 class CorruptLandingObject(RuntimeError):
@@ -156,51 +159,7 @@ def build_raw_partition(
     return result
 
 
-@dataclass
-class RawVerification:
-    records: int
-    schema_problems: list[str]
-    count_problems: list[str]
-
-    @property
-    def passed(self) -> bool:
-        return not (self.schema_problems or self.count_problems)
-
-    @property
-    def problems(self) -> list[str]:
-        return self.schema_problems + self.count_problems
-
-
 def verify_raw_files(folder: Path, registry: SchemaRegistry, subject: str, expected: int) -> RawVerification:
-    """Read the files back as any Avro reader would and hold them to the registry.
-
-    Each file's embedded writer schema must be exactly the registered version its ``lake.schema_id`` names
-    (same canonical-form fingerprint), every record must decode with it, and the record count must equal
-    what the landing index counted.
-    """
-    schema_problems: list[str] = []
-    total = 0
-    for path in sorted(folder.glob("*.avro")) if folder.is_dir() else []:
-        with open(path, "rb") as handle:
-            try:
-                reader = fastavro.reader(handle)
-                schema_id = reader.metadata.get(SCHEMA_ID_KEY)
-                version = registry.by_id(schema_id) if schema_id else None
-                if version is None:
-                    schema_problems.append(f"{path.name}: no {SCHEMA_ID_KEY} in the file metadata")
-                    continue
-                if version.subject != subject:
-                    schema_problems.append(f"{path.name}: schema {schema_id} is not a version of {subject}")
-                embedded = fingerprint(to_parsing_canonical_form(reader.writer_schema), "CRC-64-AVRO")
-                if embedded != version.fingerprint:
-                    schema_problems.append(
-                        f"{path.name}: the embedded schema (fingerprint {embedded}) is not {schema_id} "
-                        f"({version.fingerprint})"
-                    )
-                total += sum(1 for _ in reader)
-            except (ValueError, EOFError, RegistryError) as exc:  # unreadable file or unknown schema id
-                schema_problems.append(f"{path.name}: cannot be read back: {exc}")
-    count_problems = (
-        [] if total == expected else [f"raw holds {total} records but landing indexed {expected}"]
-    )
-    return RawVerification(total, schema_problems, count_problems)
+    """A staged events partition: any version of the subject, counted against the landing index."""
+    allowed = {v.schema_id: v for v in registry.subject(subject).versions}
+    return verify_avro_files(staged_avro_files(folder), allowed, expected, "landing indexed")

@@ -29,15 +29,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastavro
 import orjson
-from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from lake_assets.registry import SchemaVersion
-from lake_assets.sources.events_raw import FINGERPRINT_KEY, SCHEMA_ID_KEY
 from lake_assets.sources.files import UnreadableFile, open_reader
 from lake_assets.sources.files.convert import timestamp_parser
 from lake_assets.sources.files_raw import relative_name
+from lake_assets.sources.raw_avro import RawVerification, verify_avro_files
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
 
@@ -197,32 +195,6 @@ def find_new_files(
     return NewFiles(new, store.list_calls - before, FileCursor(newest, dict(sorted(seen.items()))), truncated)
 
 
-@dataclass
-class StagedCheck:
-    records: int
-    schema_problems: list[str]
-    count_problems: list[str]
-
-
-def verify_staged(files: Sequence[Path], version: SchemaVersion, expected: int) -> StagedCheck:
-    """Read staged Avro back as any reader would: the schema id and embedded schema must be ``version``'s,
-    every record must decode, and the count must equal what the converter wrote."""
-    problems: list[str] = []
-    total = 0
-    for path in files:
-        with open(path, "rb") as handle:
-            try:
-                reader = fastavro.reader(handle)
-                schema_id = reader.metadata.get(SCHEMA_ID_KEY)
-                if schema_id != version.schema_id:
-                    problems.append(f"{path.name}: schema id {schema_id!r}, expected {version.schema_id}")
-                embedded = fingerprint(to_parsing_canonical_form(reader.writer_schema), "CRC-64-AVRO")
-                if embedded != version.fingerprint or reader.metadata.get(FINGERPRINT_KEY) != embedded:
-                    problems.append(f"{path.name}: the embedded schema is not {version.schema_id}")
-                total += sum(1 for _ in reader)
-            except (ValueError, EOFError) as exc:
-                problems.append(f"{path.name}: cannot be read back: {exc}")
-    counts = (
-        [] if total == expected else [f"staged files hold {total} records, the converter wrote {expected}"]
-    )
-    return StagedCheck(total, problems, counts)
+def verify_staged(files: Sequence[Path], version: SchemaVersion, expected: int) -> RawVerification:
+    """Staged files of one source: all of ``version``, holding exactly what the converter wrote."""
+    return verify_avro_files(files, {version.schema_id: version}, expected, "the converter wrote")

@@ -23,9 +23,9 @@ import orjson
 from fastavro.write import Writer
 
 from lake_assets.registry import SchemaRegistry, SchemaVersion
-from lake_assets.sources.events_raw import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
 from lake_assets.sources.files import ByteSource, Row, UnreadableFile, open_reader
 from lake_assets.sources.files.convert import RecordConverter, RowError
+from lake_assets.sources.raw_avro import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
 from lake_assets.sources.schema_inference import infer_schema, load_inferred, save_inferred
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectStore

@@ -12,7 +12,7 @@ from lake_assets.assets.raw import build_raw_event_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sensors.landing import landing_events_sensor
-from lake_assets.sources.events_raw import SCHEMA_ID_KEY
+from lake_assets.sources.raw_avro import SCHEMA_ID_KEY
 from lake_assets.storage.s3 import S3ObjectStore
 from lake_assets_tests.fixtures.seaweed import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SeaweedServer
 from lake_assets_tests.lake_helpers import expected_counts, ingest_lines, sample_lines, valid_events
