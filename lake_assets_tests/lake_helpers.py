@@ -44,5 +44,20 @@ def expected_counts(events: list[dict]) -> Counter[tuple[str, str]]:
     return Counter(seen.values())
 
 
+def event(n: int | str, **extra: object) -> bytes:
+    """A valid page view line; ``extra`` overrides or adds fields to make it invalid on purpose."""
+    record = {
+        "event_id": f"e{n}",
+        "event_type": "page_view",
+        "event_time": "2026-11-24T10:00:00Z",
+        "session_id": "s1",
+        "page_url": f"/p/{n}",
+        "page_type": "product",
+        "device": "mobile",
+        **extra,
+    }
+    return orjson.dumps(record)
+
+
 def lake_resource(root: Path | str) -> LakeResource:
     return LakeResource(lake_root=str(root))

@@ -12,6 +12,14 @@ from lake_assets.definitions import build_assets, build_definitions
 from lake_assets.registry import DEFAULT_SCHEMAS_DIR, SchemaRegistry
 from lake_assets.settings import LakeSettings
 
+SOURCES = (
+    ("files", "inventory"),
+    ("files", "products"),
+    ("files", "reviews"),
+    ("files", "stores"),
+    ("files", "web_access"),
+    ("api", "shop_orders_api"),
+)
 EXPECTED_GRAPH = {
     "raw/events/cart_update": ("raw", []),
     "raw/events/order_placed": ("raw", []),
@@ -28,34 +36,14 @@ EXPECTED_GRAPH = {
         ],
     ),
     "final/shop/daily_product_sales": ("final", ["intermediate/events/order_placed"]),
-    **{
-        f"raw/{zone}/{name}": ("raw", [])
-        for zone, name in (
-            ("files", "inventory"),
-            ("files", "products"),
-            ("files", "reviews"),
-            ("files", "stores"),
-            ("files", "web_access"),
-            ("api", "shop_orders_api"),
-        )
-    },
+    **{f"raw/{zone}/{name}": ("raw", []) for zone, name in SOURCES},
     "raw/cdc/shop/customers": ("raw", []),
     "raw/cdc/shop/orders": ("raw", []),
     "intermediate/cdc/shop/customers": ("intermediate", ["raw/cdc/shop/customers"]),
     "intermediate/cdc/shop/customers_history": ("intermediate", ["raw/cdc/shop/customers"]),
     "intermediate/cdc/shop/orders": ("intermediate", ["raw/cdc/shop/orders"]),
     "intermediate/cdc/shop/orders_history": ("intermediate", ["raw/cdc/shop/orders"]),
-    **{
-        f"intermediate/{zone}/{name}": ("intermediate", [f"raw/{zone}/{name}"])
-        for zone, name in (
-            ("files", "inventory"),
-            ("files", "products"),
-            ("files", "reviews"),
-            ("files", "stores"),
-            ("files", "web_access"),
-            ("api", "shop_orders_api"),
-        )
-    },
+    **{f"intermediate/{zone}/{name}": ("intermediate", [f"raw/{zone}/{name}"]) for zone, name in SOURCES},
 }
 
 

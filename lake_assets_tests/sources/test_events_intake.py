@@ -19,26 +19,13 @@ from lake_assets.settings import BatchLimits
 from lake_assets.sources.events import EventIntake, IntakeReport
 from lake_assets.sources.sample_data import write_sample_file
 from lake_assets.storage.object_store import LocalObjectStore, StorageError
+from lake_assets_tests.lake_helpers import event
 
 T0 = dt.datetime(2026, 11, 24, 22, 59, 58, tzinfo=dt.UTC).timestamp()
 KEY = re.compile(
     r"^(landing|quarantine)/events/(\d{4})/(\d\d)/(\d\d)/(\d\d)/shop-1-(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-"
     r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.jsonl$"
 )
-
-
-def event(n: int, **extra: object) -> bytes:
-    record = {
-        "event_id": f"e{n}",
-        "event_type": "page_view",
-        "event_time": "2026-11-24T10:00:00Z",
-        "session_id": "s1",
-        "page_url": f"/p/{n}",
-        "page_type": "product",
-        "device": "mobile",
-        **extra,
-    }
-    return orjson.dumps(record)
 
 
 class FakeClock:

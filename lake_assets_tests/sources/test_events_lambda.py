@@ -28,26 +28,13 @@ from lake_assets.sources import events_lambda
 from lake_assets.sources.events import EventIntake
 from lake_assets.sources.events_lambda import IntakeProcessor
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.lake_helpers import event
 
 REGION = "us-east-1"
 BUCKET = "lake"
 STREAM = "lake-events"
 SOURCE_ARN = f"arn:aws:sqs:{REGION}:123456789012:lake-events-in"
 _ids = itertools.count(1)
-
-
-def event(n: int | str, **extra: object) -> bytes:
-    record = {
-        "event_id": f"e{n}",
-        "event_type": "page_view",
-        "event_time": "2026-11-24T10:00:00Z",
-        "session_id": "s1",
-        "page_url": f"/p/{n}",
-        "page_type": "product",
-        "device": "mobile",
-        **extra,
-    }
-    return orjson.dumps(record)
 
 
 def sqs_record(line: bytes, *, base64_body: bool = False, message_id: str | None = None) -> dict[str, Any]:
