@@ -32,6 +32,7 @@ from lake_assets.sources.cdc_raw import (
 )
 from lake_assets.storage import ObjectStore, Zone, partition_prefix, zone_prefix
 from lake_assets.transforms import cdc as T
+from lake_assets.transforms.cdc_checksum import checksum
 from lake_assets.transforms.spark_session import AVRO_FORMAT
 
 CONFORMS = "conforms_to_schema"
@@ -317,7 +318,7 @@ def build_reconcile_check(
         with store.local_copy(current_prefix(spec)) as folder:
             files = list(folder.glob(f"{T.BUCKET}=*/*.parquet")) if folder.is_dir() else []
             if files:
-                lake_count, lake_sum = T.checksum(session.read.parquet(str(folder)), columns)
+                lake_count, lake_sum = checksum(session.read.parquet(str(folder)), columns)
             else:
                 lake_count, lake_sum = 0, 0
         try:

@@ -6,7 +6,8 @@ import datetime as dt
 
 from pyspark.sql import types as ST
 
-from lake_assets.transforms.cdc import build_history, checksum, current_state, with_bucket
+from lake_assets.transforms.cdc import build_history, current_state, with_bucket
+from lake_assets.transforms.cdc_checksum import checksum
 
 PARAMS = {"key": ["id"], "columns": ["id", "name"]}
 SCHEMA = ST.StructType(
