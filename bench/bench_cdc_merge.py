@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from lake_assets.assets.cdc import current_prefix, history_prefix, merge_new_changes
+from lake_assets.assets.cdc_merge import current_prefix, history_prefix, merge_new_changes
 from lake_assets.registry.registry import SchemaVersion
 from lake_assets.sources.cdc.dms_format import ChangeRow, write_changes
 from lake_assets.sources.cdc.specs import CdcTableSpec

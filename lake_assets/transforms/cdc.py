@@ -48,7 +48,8 @@ def build_history(
     ``inputs["changes"]``: raw records with ``bucket``; ``inputs["history"]``: the stored history of those
     buckets (or None). ``params``: ``key`` (columns) and ``columns`` (all table columns, key included). A
     change seen again (same key and position) is kept once; a value the log did not carry (listed in
-    ``_unchanged``) is taken from the key's previous version.
+    ``_unchanged``) is taken from the key's previous version. ``_unchanged`` stays in the output, so the fill
+    is redone whenever the key's versions are rebuilt: a version arriving late fills the ones after it.
     """
     key, columns = list(params["key"]), list(params["columns"])
     system = [OP, COMMIT_TS, POSITION]
@@ -61,7 +62,9 @@ def build_history(
         stored = history.select(
             *[c for c in history.columns if c in columns],
             *system,
-            F.lit(None).cast("array<string>").alias(UNCHANGED),
+            (F.col(UNCHANGED) if UNCHANGED in history.columns else F.lit(None).cast("array<string>")).alias(
+                UNCHANGED
+            ),
             BUCKET,
             F.lit(0).alias("_from_state"),
         )
@@ -92,6 +95,7 @@ def build_history(
         F.lead(F.col(COMMIT_TS)).over(order).alias("valid_to"),
         (nxt.isNull() & (F.col(OP) != "D")).alias("is_current"),
         (F.col(OP) == "D").alias("is_deleted"),
+        UNCHANGED,
         BUCKET,
     )
 
@@ -101,3 +105,80 @@ def current_state(spark: SparkSession, inputs: dict[str, DataFrame], params: dic
     history = inputs["history"]
     columns = [c for c in params["columns"] if c in history.columns]
     return history.where(F.col("is_current")).select(*columns, COMMIT_TS, POSITION, BUCKET)
+
+
+VERSION_SYSTEM = (OP, COMMIT_TS, POSITION)
+
+
+def new_versions(
+    spark: SparkSession, inputs: dict[str, DataFrame | None], params: dict[str, Any]
+) -> DataFrame:
+    """The batch's changes as versions to append (merge-on-read): each (key, position) once, filled.
+
+    ``inputs["changes"]``: raw records with ``bucket``; ``inputs["previous"]``: stored versions of the keys
+    whose changes did not carry every value (``_unchanged``), or None. Returns the table's columns, ``Op``,
+    ``commit_ts``, ``position``, ``_unchanged`` and ``bucket`` of the batch's changes only.
+    """
+    key, columns = list(params["key"]), list(params["columns"])
+    changes = inputs["changes"]
+    history = build_history(spark, {"changes": changes, "history": inputs.get("previous")}, params)
+    batch = changes.select(*key, POSITION).distinct()
+    versions = history.join(batch, [*key, POSITION], "left_semi")
+    return versions.select(*columns, *VERSION_SYSTEM, UNCHANGED, BUCKET)
+
+
+def _pending_keys(pending: DataFrame, key: Sequence[str]) -> DataFrame:
+    return pending.select(*key).distinct()
+
+
+def _rebuilt_history(
+    spark: SparkSession, history: DataFrame | None, pending: DataFrame, params: dict[str, Any]
+) -> DataFrame:
+    """History of the keys that have pending versions, rebuilt from their stored and pending versions."""
+    stored = (
+        history.join(_pending_keys(pending, params["key"]), list(params["key"]), "left_semi")
+        if history
+        else None
+    )
+    if UNCHANGED not in pending.columns:
+        pending = pending.withColumn(UNCHANGED, F.lit(None).cast("array<string>"))
+    return build_history(spark, {"changes": pending, "history": stored}, params)
+
+
+def snapshot_history(
+    spark: SparkSession, inputs: dict[str, DataFrame | None], params: dict[str, Any]
+) -> DataFrame | None:
+    """Every version as of the newest merge: the compacted history with the pending versions applied.
+
+    ``inputs["history"]``: the compacted history buckets (or None); ``inputs["pending"]``: the pending
+    versions (or None). Keys without pending versions keep their stored rows; the others get their intervals
+    rebuilt from the stored and pending versions together (``build_history``'s rule: by position, a stored
+    version winning a tie, so a change merged twice counts once).
+    """
+    history, pending = inputs.get("history"), inputs.get("pending")
+    if pending is None:
+        return history
+    rebuilt = _rebuilt_history(spark, history, pending, params)
+    if history is None:
+        return rebuilt
+    kept = history.join(_pending_keys(pending, params["key"]), list(params["key"]), "left_anti")
+    return kept.unionByName(rebuilt, allowMissingColumns=True)
+
+
+def snapshot_current(
+    spark: SparkSession, inputs: dict[str, DataFrame | None], params: dict[str, Any]
+) -> DataFrame | None:
+    """The table as of its newest merge: the compacted current state with the pending versions applied.
+
+    ``inputs``: ``current`` and ``history`` (compacted buckets, or None) and ``pending``. Keys without
+    pending versions are the compacted rows; the others are the current rows of their rebuilt history, so
+    a late, older change cannot bring back a row whose delete is already compacted.
+    """
+    current, history, pending = inputs.get("current"), inputs.get("history"), inputs.get("pending")
+    if pending is None:
+        return current
+    winners = current_state(spark, {"history": _rebuilt_history(spark, history, pending, params)}, params)
+    if current is None:
+        return winners
+    kept = current.join(_pending_keys(pending, params["key"]), list(params["key"]), "left_anti")
+    return kept.unionByName(winners, allowMissingColumns=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -10,9 +11,17 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lake_assets import query
 from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
+from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sources.cdc.dms_format import ChangeRow, DmsOptions, write_changes, write_full_load
+from lake_assets.sources.cdc.dms_format import (
+    UNCHANGED,
+    ChangeRow,
+    DmsOptions,
+    write_changes,
+    write_full_load,
+)
 from lake_assets.sources.cdc.postgres import snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
@@ -244,7 +253,9 @@ def test_a_dropped_column_stops_the_run(tmp_path: Path, spark) -> None:
 
 def test_a_merge_rewrites_only_the_buckets_its_changes_touch(tmp_path: Path, spark) -> None:
     store = LocalObjectStore(tmp_path)
-    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=16)
+    spec = CdcTableSpec(
+        "sales", "sales", "orders", ("order_id",), buckets=16, compact_ratio=0
+    )  # copy-on-write
     when = dt.datetime(2026, 11, 24, 9)
     load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 201)]
     write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
@@ -271,3 +282,132 @@ def test_a_merge_rewrites_only_the_buckets_its_changes_touch(tmp_path: Path, spa
     assert touched == [rewritten[0].split("=")[1]]
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["7"] == "b"
     assert len(table(tmp_path, spec)) == 200
+
+
+def _lake_rows(df, columns: list[str]) -> list[tuple]:
+    return sorted(
+        (tuple(None if r[c] is None else str(r[c]) for c in columns) for r in df.collect()), key=repr
+    )
+
+
+def _duck_rows(root: Path, spec: CdcTableSpec, view: str, columns: list[str]) -> list[tuple]:
+    con = query.connect(LocalObjectStore(root), [spec])
+    names = ", ".join(f'"{c}"' for c in columns)
+    rows = con.sql(f"SELECT {names} FROM {view}").fetchall()
+
+    def text(v: object) -> str | None:  # DuckDB gives aware UTC timestamps, Spark naive ones in UTC
+        if isinstance(v, dt.datetime) and v.tzinfo is not None:
+            v = v.astimezone(dt.UTC).replace(tzinfo=None)
+        return None if v is None else str(v)
+
+    return sorted((tuple(text(v) for v in r) for r in rows), key=repr)
+
+
+def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tmp_path: Path, spark) -> None:
+    """Small merges leave the buckets alone; the lake's readers (Spark and the DuckDB views) agree."""
+    store = LocalObjectStore(tmp_path)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=8, compact_ratio=0.1)
+    columns = ["order_id", "v", "note"]
+    when = dt.datetime(2026, 11, 24, 9)
+    load = [
+        ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a", "note": f"n{i}"})
+        for i in range(1, 101)
+    ]
+    write_full_load(store, "sales", "sales", "orders", columns, load)
+    assert run(tmp_path, spec, DAY).success
+    plain_before = {p: p.read_bytes() for p in (tmp_path / "intermediate").rglob("bucket=*/*.parquet")}
+
+    def change(op: str, key: int, seq: int, minute: int, **values: object) -> ChangeRow:
+        return ChangeRow(
+            op, when + dt.timedelta(minutes=minute), f"{seq:035d}", {"order_id": str(key), **values}
+        )
+
+    # 1: an update, a delete, an update that did not carry `note` (TOASTed), an insert
+    first = [
+        change("U", 7, 1001, 10, v="b", note="n7-new"),
+        change("D", 8, 1002, 11),
+        change("U", 9, 1003, 12, v="c", note=UNCHANGED),
+        change("I", 500, 1004, 13, v="new", note=None),
+    ]
+    write_changes(store, "sales", "sales", "orders", columns, first)
+    result = run(tmp_path, spec, DAY)
+    assert result.success, failure_text(result)
+    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
+    assert meta["mode"].value == "pending" and meta["pending_versions"].value == 4
+    assert {
+        p: p.read_bytes() for p in (tmp_path / "intermediate").rglob("bucket=*/*.parquet")
+    } == plain_before
+    assert [p.name for p in (tmp_path / "intermediate/cdc/sales/orders/_pending").iterdir()] == [
+        "m00000002.parquet"
+    ]
+    # 2: a late change of key 8 older than its delete, and the first file delivered again under another name
+    write_changes(store, "sales", "sales", "orders", columns, [change("U", 8, 1000, 9, v="late", note="x")])
+    again = tmp_path / "landing/cdc/sales/sales/orders"
+    first_file = sorted(again.glob("2026*.csv"))[0]
+    (again / "20261124-235959999.csv").write_bytes(first_file.read_bytes())
+    assert run(tmp_path, spec, DAY).success
+
+    expected = {str(i): ("a", f"n{i}") for i in range(1, 101)}
+    expected.update({"7": ("b", "n7-new"), "9": ("c", "n9"), "500": ("new", None)})
+    del expected["8"]
+    want = sorted(((k, *v) for k, v in expected.items()), key=repr)
+    with contextlib.ExitStack() as stack:
+        lake_current = read_current(spark, store, spec, stack)
+        lake_history = read_history(spark, store, spec, stack)
+        assert _lake_rows(lake_current, columns) == want
+        history_columns = [*columns, "Op", "position", "valid_to", "is_current", "is_deleted"]
+        history = _lake_rows(lake_history, history_columns)
+    assert len(history) == 100 + 5  # the re-delivered file added nothing
+    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders", columns) == want
+    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders_history", history_columns) == history
+    # plain Parquet readers still see the compacted table
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["7"] == "a"
+
+    # 3: enough changes to pass 10 % of the rows: the touched buckets are rewritten, pending files removed
+    write_changes(
+        store,
+        "sales",
+        "sales",
+        "orders",
+        columns,
+        [change("U", k, 2000 + k, 30, v="z", note="z") for k in range(20, 30)],
+    )
+    result = run(tmp_path, spec, DAY)
+    assert result.success
+    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
+    assert meta["mode"].value == "compacted" and meta["pending_versions"].value == 0
+    assert not list((tmp_path / "intermediate/cdc/sales/orders/_pending").glob("*.parquet"))
+    expected.update({str(k): ("z", "z") for k in range(20, 30)})
+    plain = {r["order_id"]: (r["v"], r["note"]) for r in table(tmp_path, spec)}
+    assert plain == expected
+    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders", ["order_id", "v", "note"]) == sorted(
+        ((k, *v) for k, v in expected.items()), key=repr
+    )
+    assert len(table(tmp_path, spec, "_history")) == 100 + 5 + 10
+
+
+def test_a_forced_compaction_folds_the_pending_versions_in(tmp_path: Path, spark) -> None:
+    store = LocalObjectStore(tmp_path)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
+    when = dt.datetime(2026, 11, 24, 9)
+    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 51)]
+    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
+    assert run(tmp_path, spec, DAY).success
+    update = ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "3", "v": "b"})
+    write_changes(store, "sales", "sales", "orders", ["order_id", "v"], [update])
+    assert run(tmp_path, spec, DAY).success
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "a"  # pending
+    defs = build_cdc_assets([spec])
+    config = {"ops": {"merge_cdc_sales_orders": {"config": {"compact": True}}}}
+    result = dg.materialize(
+        defs,
+        selection=["intermediate/cdc/sales/orders", "intermediate/cdc/sales/orders_history"],
+        resources={"lake": lake_resource(tmp_path), "spark": SparkResource()},
+        run_config=config,
+    )
+    assert (
+        result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata["mode"].value
+        == "compacted"
+    )
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "b"
+    assert len(table(tmp_path, spec)) == 50
