@@ -12,6 +12,14 @@ in commit order, so downstream can order changes and drop a change delivered twi
 CSV conventions: fields are quoted only when needed; NULL is an unquoted ``csvNullValue`` (empty by default),
 so an empty string is written quoted (``""``) to stay distinct. Parquet: data columns typed, ``Op``, the
 timestamp and the sequence as strings, as DMS writes them.
+
+A value the log did not carry (PostgreSQL's unchanged TOASTed column) is ``csvNoSupValue`` in CSV. Parquet has
+no such setting in DMS, and a typed column cannot hold a marker, so our Parquet files list those cells in the
+file's key-value metadata (``lake_cdc_not_carried``: column -> row numbers); the cells themselves hold the
+``csvNoSupValue`` text in string columns (visible to any reader) and NULL in typed ones. The list, not the
+text, is what the parser trusts; DMS's own files have no list and parse as before. Metadata rather than an
+extra column, because the raw layer takes every column but ``Op``, the timestamp and ``AR_H_CHANGE_SEQ`` as a
+table column.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +43,7 @@ from lake_assets.storage.zones import Zone, zone_prefix
 OPS = frozenset({"I", "U", "D"})
 OP_COLUMN = "Op"
 POSITION_COLUMN = "AR_H_CHANGE_SEQ"
+NOT_CARRIED_KEY = "lake_cdc_not_carried"  # Parquet key-value metadata: JSON {column: [row numbers, 0-based]}
 DEFAULT_TIMESTAMP_COLUMN = "dms_commit_ts"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 FORMATS = ("csv", "parquet")
@@ -222,7 +232,6 @@ def encode_csv(
 
 
 def _arrow_column(values: list[Any], typ: pa.DataType) -> pa.Array:
-    values = [None if v is UNCHANGED else v for v in values]
     if typ == pa.string():
         return pa.array([None if v is None else _text(v) for v in values], pa.string())
     if pa.types.is_boolean(typ):
@@ -242,16 +251,34 @@ def encode_parquet(
     with_op: bool,
     column_types: Mapping[str, pa.DataType] | None = None,
 ) -> bytes:
+    """A Parquet file in DMS's layout; cells the log did not carry are listed under ``NOT_CARRIED_KEY``.
+
+    The list is written only when there is something in it, so other files stay exactly as DMS would write
+    them (and a re-delivered batch still gives the same bytes: the JSON is in a fixed order).
+    """
     names = _layout(columns, options, with_op)
     records = list(_records(columns, rows, options, with_op))
     types = dict(column_types or {})
     arrays = []
+    not_carried: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         is_data = name in columns and not (i == 0 and with_op)
         typ = types.get(name, pa.string()) if is_data else pa.string()
-        arrays.append(_arrow_column([r[i] for r in records], typ))
+        values = [r[i] for r in records]
+        missing = [n for n, v in enumerate(values) if v is UNCHANGED]
+        if missing:
+            not_carried[name] = missing
+            # The marker text shows a reader of the file what CSV would show; typed columns can only say NULL.
+            shown = options.csv_nosup_value if typ == pa.string() else None
+            values = [shown if v is UNCHANGED else v for v in values]
+        arrays.append(_arrow_column(values, typ))
+    table = pa.Table.from_arrays(arrays, names=names)
+    if not_carried:
+        table = table.replace_schema_metadata(
+            {NOT_CARRIED_KEY: json.dumps(not_carried, separators=(",", ":"))}
+        )
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_arrays(arrays, names=names), sink, compression="snappy")
+    pq.write_table(table, sink, compression="snappy")
     return sink.getvalue()
 
 
@@ -365,6 +392,35 @@ def _read_csv(data: bytes, width: int, null_value: str) -> list[list[Any]]:
     return [list(r) for r in zip(*columns, strict=True)]
 
 
+def _not_carried_cells(
+    key: str, table: pa.Table, system_columns: Sequence[str | None]
+) -> Iterator[tuple[str, int]]:
+    """(column, row) of each cell our capture listed as not carried; none in a file DMS wrote."""
+    text = (table.schema.metadata or {}).get(NOT_CARRIED_KEY.encode())
+    if text is None:
+        return
+    try:
+        listed = json.loads(text)
+    except ValueError as exc:
+        raise DmsFormatError(f"{key}: metadata {NOT_CARRIED_KEY} is not JSON ({exc})") from None
+    if not isinstance(listed, dict):
+        raise DmsFormatError(f"{key}: metadata {NOT_CARRIED_KEY} must map column names to row numbers")
+    for column, rows in listed.items():
+        if column not in table.column_names or column in system_columns:
+            raise DmsFormatError(
+                f"{key}: metadata {NOT_CARRIED_KEY} names {column!r}, which is not a data column of the file"
+            )
+        if not isinstance(rows, list) or not all(
+            isinstance(r, int) and not isinstance(r, bool) and 0 <= r < table.num_rows for r in rows
+        ):
+            raise DmsFormatError(
+                f"{key}: metadata {NOT_CARRIED_KEY} for {column!r} must list row numbers "
+                f"0..{table.num_rows - 1} of the file"
+            )
+        for row in rows:
+            yield column, row
+
+
 def parse_dms_file(
     key: str,
     data: bytes,
@@ -383,7 +439,8 @@ def parse_dms_file(
     files and ``cdcInsertsOnly`` files may lack it; a missing Op means I). ``header=None`` detects a header
     line: the first record is a header when it names ``Op`` first or holds every name of ``columns``. Rows
     without a sequence column get one from the file name and row number, which still sorts full loads before
-    changes and makes the same file delivered twice collapse in the merge.
+    changes and makes the same file delivered twice collapse in the merge. A value the log did not carry is
+    ``UNCHANGED``: in CSV the ``nosup_value`` text, in Parquet a cell listed under ``NOT_CARRIED_KEY``.
     """
     meta = parse_key(key)
     stem = _sort_stem(meta)
@@ -391,6 +448,8 @@ def parse_dms_file(
         table = pq.read_table(io.BytesIO(data))
         names = table.column_names
         records = [list(r.values()) for r in table.to_pylist()]
+        for column, row in _not_carried_cells(key, table, (OP_COLUMN, timestamp_column, position_column)):
+            records[row][names.index(column)] = UNCHANGED
     else:
         first = _first_record(data)
         if not first:

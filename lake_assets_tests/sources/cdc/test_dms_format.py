@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lake_assets.sources.cdc.dms_format import (
+    NOT_CARRIED_KEY,
     UNCHANGED,
     ChangeRow,
     DmsFormatError,
@@ -118,6 +119,66 @@ def test_parquet_round_trip_is_typed(local_store: LocalObjectStore) -> None:
         {"id": 1, "ok": False, "amount": None},
     ]
     assert [r.op for r in parsed] == ["I", "U"] and parsed[0].commit_ts == TS
+
+
+def test_parquet_tells_a_null_from_a_value_not_carried(local_store: LocalObjectStore) -> None:
+    """A text and a typed column, each once NULL and once not carried: the parser tells which is which."""
+    options = DmsOptions(data_format="parquet")
+    rows = [
+        ChangeRow("I", TS, "0001", {"id": 1, "doc": "long text", "qty": 5}),
+        ChangeRow("I", TS, "0002", {"id": 2, "doc": "<unchanged>", "qty": 7}),  # that text, as a value
+        ChangeRow("U", TS, "0003", {"id": 1, "doc": UNCHANGED, "qty": None}),
+        ChangeRow("U", TS, "0004", {"id": 2, "doc": None, "qty": UNCHANGED}),
+    ]
+    types = {"id": pa.int64(), "qty": pa.int32()}
+    key = write_changes(local_store, "src", "s", "t", ["id", "doc", "qty"], rows, options, types)
+    data = local_store.get_bytes(key)
+    table = pq.read_table(io.BytesIO(data))
+    # What any Parquet reader sees: CSV's marker in the text column, NULL in the typed one, and the list.
+    assert table.column("doc").to_pylist() == ["long text", "<unchanged>", "<unchanged>", None]
+    assert table.column("qty").to_pylist() == [5, 7, None, None]
+    assert table.column_names == ["Op", "dms_commit_ts", "id", "doc", "qty", "AR_H_CHANGE_SEQ"]
+    assert table.schema.metadata[NOT_CARRIED_KEY.encode()] == b'{"doc":[2],"qty":[3]}'
+    assert parse_dms_file(key, data) == rows
+    assert current_state(parse_dms_file(key, data), ["id"]) == {
+        (1,): {"id": 1, "doc": "long text", "qty": None},
+        (2,): {"id": 2, "doc": None, "qty": 7},
+    }
+    # The same batch again gives the same bytes, so re-delivery rewrites the same object.
+    assert write_changes(local_store, "src", "s", "t", ["id", "doc", "qty"], rows, options, types) == key
+    assert len(local_store.list_keys("landing/cdc/src/")) == 1
+
+
+def test_parquet_without_values_not_carried_has_no_list(local_store: LocalObjectStore) -> None:
+    options = DmsOptions(data_format="parquet")
+    key = write_changes(local_store, "src", "s", "t", ["id"], [ChangeRow("I", TS, "1", {"id": "1"})], options)
+    assert NOT_CARRIED_KEY.encode() not in (
+        pq.read_schema(io.BytesIO(local_store.get_bytes(key))).metadata or {}
+    )
+
+
+def _parquet_with_list(listed: str) -> bytes:
+    table = pa.table({"Op": ["U"], "id": pa.array([1], pa.int64()), "AR_H_CHANGE_SEQ": ["0001"]})
+    sink = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({NOT_CARRIED_KEY: listed}), sink)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("listed", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('["id"]', "must map column names to row numbers"),
+        ('{"price": [0]}', "names 'price', which is not a data column"),
+        ('{"Op": [0]}', "names 'Op', which is not a data column"),
+        ('{"id": [1]}', r"for 'id' must list row numbers 0\.\.0 of the file"),
+        ('{"id": ["0"]}', r"for 'id' must list row numbers 0\.\.0 of the file"),
+    ],
+)
+def test_parquet_list_of_values_not_carried_is_checked(listed: str, message: str) -> None:
+    key = "landing/cdc/src/s/t/20261124-221530123.parquet"
+    with pytest.raises(DmsFormatError, match=f"{key}: metadata {NOT_CARRIED_KEY} {message}"):
+        parse_dms_file(key, _parquet_with_list(listed))
 
 
 def test_change_file_names_never_overwrite_another_batch(local_store: LocalObjectStore) -> None:
@@ -236,3 +297,25 @@ def test_reads_dms_parquet(local_store: LocalObjectStore) -> None:
     assert current_state(rows + [ChangeRow("I", None, "0-LOAD", {"id": 8, "price": 1.0})], ["id"]) == {
         (7,): {"id": 7, "price": 2.5}
     }
+
+
+def test_dms_parquet_text_that_looks_like_the_marker_is_a_value(local_store: LocalObjectStore) -> None:
+    """DMS's own Parquet files carry no list of values not carried: every cell is a value, NULL is NULL."""
+    table = pa.table(
+        {
+            "Op": pa.array(["I", "U"]),
+            "id": pa.array([7, 7], pa.int32()),
+            "note": pa.array(["<unchanged>", None]),
+            "qty": pa.array([None, 3], pa.int64()),
+            "AR_H_CHANGE_SEQ": pa.array(["0001", "0002"]),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    key = "landing/cdc/dms/shop/items/20261124-221530000.parquet"
+    rows = parse_dms_file(key, sink.getvalue())
+    assert [r.values for r in rows] == [
+        {"id": 7, "note": "<unchanged>", "qty": None},
+        {"id": 7, "note": None, "qty": 3},
+    ]
+    assert current_state(rows, ["id"]) == {(7,): {"id": 7, "note": None, "qty": 3}}

@@ -6,6 +6,7 @@ equal the table as PostgreSQL shows it.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 
@@ -13,6 +14,7 @@ import psycopg2
 import pytest
 
 from lake_assets.sources.cdc.dms_format import (
+    UNCHANGED,
     ChangeRow,
     DmsOptions,
     current_state,
@@ -288,6 +290,45 @@ def test_parquet_landing_end_to_end(pg: PgTest, local_store: LocalObjectStore) -
     expected = pg.rows(table, ["id"])
     assert sorted(k[0] for k in state) == sorted(int(k[0]) for k in expected)
     assert state[(1,)]["ok"] is (expected[("1",)]["ok"] == "t")
+
+
+def make_toasted_table(pg: PgTest) -> tuple[str, dict[int, str]]:
+    """Two rows whose ``doc`` is 10 kB of random text: incompressible and too big: out of line."""
+    table = f"{pg.name}_docs"
+    docs = {1: secrets.token_urlsafe(7500), 2: secrets.token_urlsafe(7500)}
+    pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, doc text, qty int)")
+    with pg.conn.cursor() as cur:
+        for id_, doc in docs.items():
+            cur.execute(f"INSERT INTO {table} VALUES (%s, %s, %s)", (id_, doc, 10 * id_))
+        cur.execute("SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = %s::regclass", (table,))
+        toast = cur.fetchone()[0]
+        cur.execute(f"SELECT count(DISTINCT chunk_id) FROM {toast}")
+        assert cur.fetchone()[0] == 2, "both doc values should live in the TOAST table"
+    return table, docs
+
+
+def test_parquet_landing_reports_unchanged_toasted_values(pg: PgTest, local_store: LocalObjectStore) -> None:
+    """pgoutput leaves an unchanged TOASTed value out of an UPDATE; in Parquet that must not read as NULL."""
+    table, docs = make_toasted_table(pg)
+    options = DmsOptions(data_format="parquet")
+    snapshot(pg.url, [table], local_store, "pg", slot=pg.name, options=options)
+    pg.execute(
+        f"UPDATE {table} SET qty = qty + 1 WHERE id = 1",  # doc is not sent
+        f"UPDATE {table} SET doc = NULL, qty = NULL WHERE id = 2",  # real NULLs, in text and int
+    )
+    out = stream(pg.url, pg.name, local_store, "pg", options=options)
+    assert len(out.files) == 1 and out.files[0].endswith(".parquet")
+    changes = parse_dms_file(out.files[0], local_store.get_bytes(out.files[0]))
+    assert [(r.op, r.values) for r in changes] == [
+        ("U", {"id": 1, "doc": UNCHANGED, "qty": 11}),
+        ("U", {"id": 2, "doc": None, "qty": None}),
+    ]
+    state = current_state(landed(local_store), ["id"])
+    assert state == {(1,): {"id": 1, "doc": docs[1], "qty": 11}, (2,): {"id": 2, "doc": None, "qty": None}}
+    as_text = {
+        (str(k[0]),): {c: None if v is None else str(v) for c, v in row.items()} for k, row in state.items()
+    }
+    assert as_text == pg.rows(table, ["id"])
 
 
 def test_truncate_stops_the_stream_with_a_clear_message(pg: PgTest, local_store: LocalObjectStore) -> None:
