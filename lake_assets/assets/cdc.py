@@ -37,6 +37,7 @@ CONFORMS = "conforms_to_schema"
 RECONCILES_LANDING = "counts_reconcile_with_landing"
 KEY_UNIQUE = "primary_key_unique"
 RECONCILES_SOURCE = "reconciles_with_source"
+LANDING_NAMES = "landing_files_named_as_dms"
 
 
 def raw_cdc_key(spec: CdcTableSpec) -> dg.AssetKey:
@@ -55,6 +56,9 @@ def history_key(spec: CdcTableSpec) -> dg.AssetKey:
 
 
 def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT) -> dg.AssetsDefinition:
+    # Raw-only helpers, imported where they are used (the module's imports serve the merge code).
+    from lake_assets.sources.cdc_raw import forget_rebuilt, unrecognised_message
+
     key = raw_cdc_key(spec)
 
     @dg.asset(
@@ -79,6 +83,12 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
                 asset=key,
                 blocking=True,
                 description="Raw records = landed rows of the days.",
+            ),
+            dg.AssetCheckSpec(
+                LANDING_NAMES,
+                asset=key,
+                blocking=False,
+                description="Every file in the table's landing folder has a DMS name; others are not read.",
             ),
         ],
     )
@@ -106,6 +116,9 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
                 folder = stage / f"dt={day}"
                 folder.mkdir(exist_ok=True)
                 store.publish_dir(folder, partition_prefix(Zone.RAW, "cdc", spec.name, day))
+            forget_rebuilt(store, spec, result, days)
+        if result.unrecognised:
+            context.log.warning(unrecognised_message(spec, result.unrecognised))
         latest = result.resolver.all[-1].schema_id if result.resolver.all else None
         records = sum(result.days.values())
         return dg.MaterializeResult(
@@ -114,11 +127,21 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
                 "landing_objects": len(result.landing_objects),
                 "schema_id": latest or "",
                 "registered_versions": [v.schema_id for v in result.resolver.new_versions],
+                "unrecognised_landing_objects": result.unrecognised,
             },
             check_results=[
                 dg.AssetCheckResult(check_name=CONFORMS, passed=True, metadata={"schema_id": latest or ""}),
                 dg.AssetCheckResult(
                     check_name=RECONCILES_LANDING, passed=True, metadata={"records": records}
+                ),
+                dg.AssetCheckResult(
+                    check_name=LANDING_NAMES,
+                    passed=not result.unrecognised,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=unrecognised_message(spec, result.unrecognised)
+                    if result.unrecognised
+                    else "Every file in the table's landing folder has a DMS name.",
+                    metadata={"unrecognised_landing_objects": result.unrecognised},
                 ),
             ],
         )

@@ -6,6 +6,11 @@ reload, so a key cursor would miss them; the cursor is the modification-time cur
 ``LandingFile.day_of``), so the sensor and the raw run agree on the days. The raw run keeps its own index
 (``_system/index/cdc/...``, written on first read), so the sensor writes no marker: a lost cursor costs a
 re-read and gives the same run keys, never a lost file. The current-state merge follows by eager automation.
+
+A rewritten file (a reload rewrites the ``LOAD`` files) also asks for the days its earlier version fed, and a
+reload that deleted ``LOAD`` files for theirs (``days_to_rebuild`` from the raw index), so each such day is
+rebuilt from what landing holds now. Files whose names DMS would not write are logged in the tick that finds
+them and run nothing; the raw asset's ``landing_files_named_as_dms`` check names them until they are moved.
 """
 
 import hashlib
@@ -17,9 +22,9 @@ import dagster as dg
 from lake_assets.assets.cdc import raw_cdc_key
 from lake_assets.assets.partitions import DAILY
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.cdc.dms_format import DmsFormatError, parse_key
+from lake_assets.sources.cdc.dms_format import DMS_FILE_NAMES, DmsFormatError, is_dms_name, parse_key
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import CdcRawError, read_landing_file
+from lake_assets.sources.cdc_raw import CdcRawError, days_to_rebuild, read_landing_file
 from lake_assets.sources.files_index import FileCursor, arrival_day, find_new_files, object_version
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
 
@@ -32,9 +37,9 @@ MINIMUM_INTERVAL_SECONDS = 60
 
 
 def spec_for_key(specs: Sequence[CdcTableSpec], key: str) -> CdcTableSpec | None:
-    """The spec of ``landing/cdc/<source>/<schema>/<table>/<file>`` (None for a table no spec names)."""
+    """The spec of ``landing/cdc/<source>/<schema>/<table>/...`` (None for a table no spec names)."""
     parts = key.split("/")
-    if len(parts) != 6:
+    if len(parts) < 6:
         return None
     source, schema, table = parts[2:5]
     return next((s for s in specs if (s.source, s.schema, s.table) == (source, schema, table)), None)
@@ -70,13 +75,21 @@ def cdc_run_requests(
         max_bytes=MAX_BYTES_PER_TICK,
     )
     partitions: dict[tuple[CdcTableSpec, str], list[ObjectInfo]] = defaultdict(list)
+    changed: dict[CdcTableSpec, list[ObjectInfo]] = defaultdict(list)
+    unrecognised: list[str] = []
     for info in found.objects:
+        if info.key.endswith("/"):
+            continue  # an S3 "folder" placeholder, not a file
         spec = spec_for_key(specs, info.key)
         if spec is None:
             context.log.warning(
                 f"{info.key}: no CDC table spec (sources/cdc/tables.yaml) names it; left alone"
             )
             continue
+        if info.key.count("/") != 5 or not is_dms_name(info.key.rsplit("/", 1)[-1]):
+            unrecognised.append(info.key)
+            continue
+        changed[spec].append(info)
         try:
             days = change_days(store, spec, info)
         except (CdcRawError, DmsFormatError) as exc:
@@ -86,6 +99,23 @@ def cdc_run_requests(
             context.log.warning(f"{info.key}: {exc}; requesting raw/cdc/{spec.name} {days} to surface it")
         for day in days:
             partitions[(spec, day)].append(info)
+    for spec, infos in changed.items():
+        # Days raw still holds rows of these files' earlier versions (or of LOAD files a reload deleted):
+        # rebuilt from landing as it is now. The run key follows the files that changed.
+        loads = [o for o in infos if parse_key(o.key).full_load]
+        for day, reasons in sorted(days_to_rebuild(store, spec, infos).items()):
+            objects = [o for o in infos if o.key in reasons] or loads  # a deleted file: the reload's files
+            partitions[(spec, day)] += [o for o in objects if o not in partitions[(spec, day)]]
+            context.log.info(
+                f"raw/cdc/{spec.name} {day}: requested to drop rows landing no longer has on that day "
+                f"(earlier versions of, or deleted): {', '.join(sorted(reasons))}"
+            )
+    if unrecognised:
+        context.log.warning(
+            f"{len(unrecognised)} file(s) under landing/cdc/ are not DMS file names ({DMS_FILE_NAMES}); "
+            f"they are left in landing, no run is requested for them, and the raw asset's check names them: "
+            + ", ".join(unrecognised)
+        )
     outside = sorted({day for (_, day) in partitions if not DAILY.has_partition_key(day)})
     if outside:
         context.log.warning(

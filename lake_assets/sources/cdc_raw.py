@@ -11,6 +11,13 @@ type change, a dropped column) stops the run with what changed and what to do.
 Which landing files hold which days is remembered in ``_system/index/cdc/<source>/<table>/<file>.json``
 (written the first time a file is seen, rewritten when its size or modification time changes: a reload
 rewrites ``LOAD`` files under the same name), so a day's run reads only the files with rows on that day.
+A day's run rebuilds its whole folder from the files with rows on that day now. So that the days an earlier
+version of a file fed are rebuilt too, a marker keeps them as ``stale`` until a run of that day is published,
+and a file gone from landing (a reload that writes fewer ``LOAD`` files) keeps a marker with ``deleted`` until
+its days are rebuilt; the sensor asks for those days (``days_to_rebuild``).
+
+Files in a table's folder whose names DMS would not write (``notes.txt``, a ``.json`` sidecar) are left alone
+and reported (``CdcRawResult.unrecognised``), so they neither block the table nor vanish unseen.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ from lake_assets.registry.compatibility import check_compatibility
 from lake_assets.registry.registry import SchemaVersion
 from lake_assets.sources.cdc.dms_format import (
     DEFAULT_TIMESTAMP_COLUMN,
+    DMS_FILE_NAMES,
     OP_COLUMN,
     POSITION_COLUMN,
     UNCHANGED,
     ChangeRow,
     DmsFormatError,
     in_landing_order,
+    is_dms_name,
     parse_dms_file,
     parse_key,
     table_prefix,
@@ -53,7 +62,7 @@ from lake_assets.sources.raw_avro import (
     staged_avro_files,
     verify_avro_files,
 )
-from lake_assets.storage import ObjectStore, Zone, zone_prefix
+from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
 
 CDC_SCHEMA_ROOT = "_system/schemas/cdc"
 COMPATIBILITY = "FULL"  # new readers read old files AND old readers new files: a dropped column is a break
@@ -276,6 +285,87 @@ def index_prefix(spec: CdcTableSpec) -> str:
     return zone_prefix(Zone.SYSTEM, "index", "cdc", spec.source, spec.table)
 
 
+def marker_key(spec: CdcTableSpec, name: str) -> str:
+    return f"{index_prefix(spec)}{name}.json"
+
+
+@dataclass(frozen=True)
+class TableLanding:
+    files: dict[str, ObjectInfo]  # DMS files by key
+    unrecognised: list[str]  # keys in the table's folder whose names DMS would not write
+
+
+def list_landing(store: ObjectStore, spec: CdcTableSpec, name_prefix: str = "") -> TableLanding:
+    """The table's landing files, split into DMS files and the rest (which raw leaves alone)."""
+    prefix = table_prefix(spec.source, spec.schema, spec.table)
+    files: dict[str, ObjectInfo] = {}
+    unrecognised: list[str] = []
+    for info in store.list(prefix + name_prefix):
+        name = info.key[len(prefix) :]
+        if not name or name.endswith("/"):
+            continue  # an S3 "folder" placeholder, not a file
+        if "/" not in name and is_dms_name(name):
+            files[info.key] = info
+        else:
+            unrecognised.append(info.key)
+    return TableLanding(files, unrecognised)
+
+
+def unrecognised_message(spec: CdcTableSpec, keys: Sequence[str], shown: int = 20) -> str:
+    """What the raw check and the sensor say about files raw skips: which, the names expected, what to do."""
+    listed = ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+    return (
+        f"{len(keys)} file(s) in landing/cdc/{spec.source}/{spec.schema}/{spec.table}/ do not have DMS file "
+        f"names ({DMS_FILE_NAMES}), so raw/cdc/{spec.name} does not read them: {listed}. They are "
+        "left in landing untouched and the table's other files go on. If one is DMS output under another "
+        "name, rename it to its DMS name; otherwise move it out of the table's landing folder. This check "
+        "passes at the table's next raw run after that."
+    )
+
+
+def _stale(marker: dict[str, Any]) -> set[str]:
+    """Days raw may still hold rows of earlier versions of the marker's file (or of a deleted file)."""
+    return set(marker.get("stale", []))
+
+
+def _stamp(marker: dict[str, Any]) -> tuple[Any, Any, bool]:
+    return marker.get("size"), marker.get("last_modified"), bool(marker.get("deleted"))
+
+
+def days_to_rebuild(
+    store: ObjectStore, spec: CdcTableSpec, infos: Sequence[ObjectInfo]
+) -> dict[str, set[str]]:
+    """Day -> landing keys whose earlier versions (or deletion) left rows in that day's raw folder.
+
+    ``infos`` are the table's new or rewritten DMS files. For each, the days its indexed version fed (when the
+    index has not seen this version yet) and the stale days of its marker. When a ``LOAD`` file is among them
+    (a reload), also the days of ``LOAD`` files the reload deleted: their markers stay until those days are
+    rebuilt. Reads only these files' markers and the ``LOAD`` ones, so a tick of change files stays cheap.
+    """
+    out: dict[str, set[str]] = {}
+    for info in infos:
+        key = marker_key(spec, info.key.rsplit("/", 1)[-1])
+        if not store.exists(key):
+            continue
+        marker = json.loads(store.get_bytes(key))
+        days = _stale(marker)
+        if _stamp(marker) != (info.size, info.last_modified, False):
+            days |= set(marker.get("days", {}))
+        for day in days:
+            out.setdefault(day, set()).add(info.key)
+    if any(parse_key(i.key).full_load for i in infos):
+        present = {k.rsplit("/", 1)[-1] for k in list_landing(store, spec, "LOAD").files}
+        for marker_info in store.list(index_prefix(spec) + "LOAD"):
+            name = marker_info.key.rsplit("/", 1)[-1].removesuffix(".json")
+            if name in present:
+                continue
+            marker = json.loads(store.get_bytes(marker_info.key))
+            key = table_prefix(spec.source, spec.schema, spec.table) + name
+            for day in _stale(marker) | set(marker.get("days", {})):
+                out.setdefault(day, set()).add(key)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ raw
 
 
@@ -286,6 +376,8 @@ class CdcRawResult:
     files: dict[str, list[str]]  # day -> Avro file names
     landing_objects: list[str]
     resolver: SchemaResolver
+    unrecognised: list[str] = field(default_factory=list)  # landing keys raw does not read (not DMS names)
+    markers: dict[str, dict[str, Any]] = field(default_factory=dict)  # index key -> marker as the run used it
 
 
 def avro_file_name(landing_key: str) -> str:
@@ -326,21 +418,35 @@ def build_cdc_raw(
     wanted = set(days)
     resolver = SchemaResolver(spec, load_versions(store, spec, schema_root))
     result = CdcRawResult({d: 0 for d in days}, {d: 0 for d in days}, {d: [] for d in days}, [], resolver)
-    infos = {i.key: i for i in store.list(table_prefix(spec.source, spec.schema, spec.table))}
-    for key in in_landing_order(infos):
-        info = infos[key]
-        marker_key = index_prefix(spec) + key.rsplit("/", 1)[-1] + ".json"
-        marker = json.loads(store.get_bytes(marker_key)) if store.exists(marker_key) else None
+    table = list_landing(store, spec)
+    result.unrecognised = table.unrecognised
+    index = {i.key: json.loads(store.get_bytes(i.key)) for i in store.list(index_prefix(spec))}
+    for gone in sorted(set(index) - {marker_key(spec, k.rsplit("/", 1)[-1]) for k in table.files}):
+        marker = index[gone]  # its file left landing: raw keeps its rows until those days are rebuilt
+        if not marker.get("deleted"):
+            marker = {"deleted": True, "days": {}, "stale": sorted(_stale(marker) | set(marker["days"]))}
+            store.put_bytes(gone, json.dumps(marker, sort_keys=True).encode())
+        if not marker["stale"]:
+            store.delete(gone)  # it fed no day (an empty file): nothing to rebuild
+            continue
+        result.markers[gone] = marker
+    for key in in_landing_order(table.files):
+        info = table.files[key]
+        index_key = marker_key(spec, key.rsplit("/", 1)[-1])
+        marker = index.get(index_key)
         landing: LandingFile | None = None
-        stamp = (info.size, info.last_modified)  # a reload rewrites LOAD files, maybe at the same size
-        if marker is None or (marker.get("size"), marker.get("last_modified")) != stamp:
+        stamp = (info.size, info.last_modified, False)  # a reload rewrites LOAD files, maybe at the same size
+        if marker is None or _stamp(marker) != stamp:
             landing = read_landing_file(store, spec, key, info.size, info.last_modified)
             counts: dict[str, int] = {}
             for row in landing.rows:
                 day = landing.day_of(row)
                 counts[day] = counts.get(day, 0) + 1
-            marker = {"size": info.size, "last_modified": info.last_modified, "days": counts}
-            store.put_bytes(marker_key, json.dumps(marker, sort_keys=True).encode())
+            # The days the earlier version fed keep its rows in raw until a run rebuilds them.
+            stale = sorted(_stale(marker) | set(marker["days"])) if marker else []
+            marker = {"size": info.size, "last_modified": info.last_modified, "days": counts, "stale": stale}
+            store.put_bytes(index_key, json.dumps(marker, sort_keys=True).encode())
+        result.markers[index_key] = marker
         if not wanted & set(marker["days"]):
             continue
         if landing is None:
@@ -368,6 +474,28 @@ def build_cdc_raw(
             result.days[day] += len(records)
             result.files[day].append(avro_file_name(key))
     return result
+
+
+def forget_rebuilt(store: ObjectStore, spec: CdcTableSpec, result: CdcRawResult, days: Sequence[str]) -> None:
+    """After ``days`` are published from today's landing: they are no longer stale for any file.
+
+    A marker whose file changed since the run read it is left as it is (its stale days may come from that
+    newer change); a deleted file's marker goes once none of its days is stale.
+    """
+    published = set(days)
+    for key, seen in result.markers.items():
+        if not _stale(seen) & published:
+            continue
+        if not store.exists(key):
+            continue
+        marker = json.loads(store.get_bytes(key))
+        if _stamp(marker) != _stamp(seen):
+            continue
+        marker["stale"] = sorted(_stale(marker) - published)
+        if marker.get("deleted") and not marker["stale"]:
+            store.delete(key)
+        else:
+            store.put_bytes(key, json.dumps(marker, sort_keys=True).encode())
 
 
 def verify_cdc_raw(folder: Path, versions: Sequence[SchemaVersion], expected: int) -> RawVerification:

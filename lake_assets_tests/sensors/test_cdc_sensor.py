@@ -136,7 +136,7 @@ def test_a_lost_cursor_gives_the_same_run_keys(lake_root: Path) -> None:
     assert sorted(r.run_key for r in lost.run_requests) == sorted(r.run_key for r in first.run_requests)
 
 
-def test_a_rewritten_full_load_requests_its_new_day_and_the_raw_run_lands_it(
+def test_a_rewritten_full_load_requests_its_new_day_and_its_old_one_and_the_raw_runs_land_it(
     lake_root: Path, tmp_path: Path
 ) -> None:
     target = land_orders(lake_root, "LOAD00000001.csv")
@@ -154,10 +154,14 @@ def test_a_rewritten_full_load_requests_its_new_day_and_the_raw_run_lands_it(
     load.write_bytes(new)
     os.utime(load, (stat.st_atime, stat.st_mtime + 5))
     changed = evaluate(lake_root, first.cursor)
-    assert requested(changed) == {("raw/cdc/sales/orders", "2026-11-23")}
-    assert changed.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
-    built = build_cdc_raw(store, ORDERS, ["2026-11-23"], tmp_path / "b")
-    assert built.days["2026-11-23"] == 3 and built.expected["2026-11-23"] == 3
+    # The old day too: raw's dt=2026-11-24 still holds the old load's rows until it is rebuilt.
+    assert requested(changed) == {
+        ("raw/cdc/sales/orders", "2026-11-23"),
+        ("raw/cdc/sales/orders", "2026-11-24"),
+    }
+    assert not {r.run_key for r in changed.run_requests} & {r.run_key for r in first.run_requests}
+    built = build_cdc_raw(store, ORDERS, ["2026-11-23", "2026-11-24"], tmp_path / "b")
+    assert built.days == {"2026-11-23": 3, "2026-11-24": 0} and built.expected["2026-11-23"] == 3
 
 
 def test_a_file_of_an_unknown_table_is_left_alone(lake_root: Path) -> None:
@@ -192,3 +196,29 @@ def test_an_unreadable_file_requests_its_arrival_day_so_the_raw_run_reports_it(l
     result = evaluate(lake_root, None, warnings)
     assert requested(result) == {("raw/cdc/sales/orders", mtime_day(target / "20261124-230000000.csv"))}
     assert "cannot be read as DMS output" in warnings.text
+
+
+def test_files_not_named_as_dms_are_logged_once_and_run_nothing(lake_root: Path) -> None:
+    target = land_orders(lake_root)
+    strays = ["notes.txt", "LOAD1.csv", "20261124-221530123.json", "old/LOAD00000001.csv"]
+    for name in strays:
+        (target / name).parent.mkdir(exist_ok=True)
+        (target / name).write_bytes(b"not DMS output\n")
+    (target / ".DS_Store").write_bytes(b"\x00")  # hidden: the listing skips it (the raw check names it)
+    warnings = Warnings()
+    result = evaluate(lake_root, None, warnings)
+    assert result.run_requests == [] and result.skip_reason
+    [message] = [m for m in warnings.messages if "not DMS file names" in m]  # one line for the tick
+    for name in strays:
+        assert f"landing/cdc/sales/sales/orders/{name}" in message
+    assert "LOADxxxxxxxx" in message and "left in landing" in message
+    assert "no CDC table spec" not in warnings.text  # old/ is inside a known table's folder
+    # Next tick: not logged again, nothing run; a real DMS file next to them runs as usual.
+    land_orders(lake_root, "20261124-221600000.csv")
+    quiet = Warnings()
+    later = evaluate(lake_root, result.cursor, quiet)
+    assert requested(later) == {("raw/cdc/sales/orders", "2026-11-24")}
+    assert later.run_requests[0].tags["lake/landing_objects"] == "1"
+    assert quiet.messages == []
+    for name in strays:
+        assert (target / name).read_bytes() == b"not DMS output\n"

@@ -49,6 +49,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 FORMATS = ("csv", "parquet")
 _LOAD_NAME = re.compile(r"^LOAD([0-9A-F]{8})\.(csv|parquet)$")
 _CDC_NAME = re.compile(r"^(\d{8})-(\d{6})(\d{3,4})\.(csv|parquet)$")
+DMS_FILE_NAMES = "LOADxxxxxxxx (8 hexadecimal digits) or YYYYMMDD-HHMMSSsss, with .csv or .parquet"
 
 
 class DmsFormatError(ValueError):
@@ -127,6 +128,11 @@ def load_file_name(counter: int, data_format: str = "csv") -> str:
 def cdc_file_name(when: dt.datetime, data_format: str = "csv") -> str:
     """``YYYYMMDD-HHMMSSsss.<fmt>`` from a commit time (UTC), so names sort in time order like DMS's."""
     return f"{when:%Y%m%d-%H%M%S}{when.microsecond // 1000:03d}.{data_format}"
+
+
+def is_dms_name(name: str) -> bool:
+    """A file name DMS writes; anything else in a table's folder is not DMS output and is not read."""
+    return bool(_LOAD_NAME.match(name) or _CDC_NAME.match(name))
 
 
 def parse_key(key: str) -> DmsKey:
