@@ -3,8 +3,15 @@
 Setup (not timed): the table's history and current state written straight with Spark into a temporary
 local lake, bucketed by key hash (``--buckets``), its schema registered; then one DMS change file of
 ``--changes`` changes (50 % updates of existing keys, 30 % inserts, 20 % deletes) landed and turned into raw
-Avro. Timed: ``merge_new_changes`` (read the new raw file, find the touched buckets, rebuild and publish
-them, write the manifest); best of ``--repeat`` (each repeat starts from the same lake copy).
+Avro. Timed, best of ``--repeat``, each repeat from the same lake copy:
+
+* ``append``: ``merge_new_changes`` writing the changes as one pending file (merge-on-read; thresholds off);
+* ``compact``: the same merge forced to rewrite the buckets the changes touch (copy-on-write);
+* ``default``: the table's default policy (``compact_ratio`` 0.1): which of the two it chose, and its time;
+* ``read``: counting the current state with the pending file applied (``read_current``), after ``append``.
+
+Amortised cost per merge under the default policy at this change rate: one compaction every
+``compact_ratio * rows / changes`` merges, the others appends.
 
     .venv/bin/python bench/bench_cdc_merge.py [--sizes 10000 1000000] [--changes 10000] [--buckets 64]
 """
@@ -12,6 +19,8 @@ them, write the manifest); best of ``--repeat`` (each repeat starts from the sam
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as dt
 import platform
 import random
@@ -22,7 +31,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from lake_assets.assets.cdc_merge import current_prefix, history_prefix, merge_new_changes
+from lake_assets.assets.cdc_merge import current_prefix, history_prefix, merge_new_changes, read_current
 from lake_assets.registry.registry import SchemaVersion
 from lake_assets.sources.cdc.dms_format import ChangeRow, write_changes
 from lake_assets.sources.cdc.specs import CdcTableSpec
@@ -90,6 +99,17 @@ def land_changes(root: Path, spec: CdcTableSpec, rows: int, changes: int, seed: 
     assert sum(result.days.values()) == changes
 
 
+def timed(base: Path, lake: Path, repeat: int, action) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.copytree(base, lake)
+        start = time.perf_counter()
+        out = action(LocalObjectStore(lake))
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
@@ -99,24 +119,29 @@ def main() -> None:
     args = parser.parse_args()
     spark = build_spark_session(app_name="bench_cdc_merge")
     spec = CdcTableSpec("bench", "public", "orders", ("order_id",), buckets=args.buckets)
+    never = dataclasses.replace(spec, compact_ratio=1e9, max_pending_merges=1000)
     print(f"{platform.processor() or platform.machine()}, Spark local[2], {args.buckets} buckets")
     for rows in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp) / "base"
+            base, lake = Path(tmp) / "base", Path(tmp) / "lake"
             build_table(spark, base, spec, rows)
             land_changes(base, spec, rows, args.changes)
-            best, report = float("inf"), {}
-            for _ in range(args.repeat):
-                lake = Path(tmp) / "lake"
-                shutil.rmtree(lake, ignore_errors=True)
-                shutil.copytree(base, lake)
+            append, _ = timed(base, lake, args.repeat, lambda s: merge_new_changes(spark, s, never))
+            with contextlib.ExitStack() as stack:
                 start = time.perf_counter()
-                report = merge_new_changes(spark, LocalObjectStore(lake), spec)
-                best = min(best, time.perf_counter() - start)
-            touched = len(report["buckets_rewritten"])
+                counted = read_current(spark, LocalObjectStore(lake), spec, stack).count()
+                read = time.perf_counter() - start
+            compact, report = timed(
+                base, lake, args.repeat, lambda s: merge_new_changes(spark, s, spec, compact=True)
+            )
+            default, chosen = timed(base, lake, args.repeat, lambda s: merge_new_changes(spark, s, spec))
+            every = max(1.0, spec.compact_ratio * rows / args.changes)
+            amortised = (compact + (every - 1) * append) / every
             print(
-                f"{args.changes:,} changes into {rows:,} rows: {best:.2f} s (best of {args.repeat}), "
-                f"{touched}/{args.buckets} buckets rewritten, {report['rows']:,} rows after"
+                f"{args.changes:,} changes into {rows:,} rows: append {append:.2f} s, "
+                f"compact {compact:.2f} s ({len(report['buckets_rewritten'])}/{args.buckets} buckets), "
+                f"default -> {chosen['mode']} {default:.2f} s, amortised {amortised:.2f} s/merge "
+                f"(a compaction every {every:.0f} merges); read current {read:.2f} s ({counted:,} rows)"
             )
     spark.stop()
 

@@ -26,8 +26,10 @@ from lake_assets.sources.cdc_raw import (
     CDC_SCHEMA_ROOT,
     CdcRawError,
     build_cdc_raw,
+    forget_rebuilt,
     load_versions,
     register_version,
+    unrecognised_message,
     verify_cdc_raw,
 )
 from lake_assets.storage import Zone, partition_prefix
@@ -56,9 +58,6 @@ def history_key(spec: CdcTableSpec) -> dg.AssetKey:
 
 
 def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT) -> dg.AssetsDefinition:
-    # Raw-only helpers, imported where they are used (the module's imports serve the merge code).
-    from lake_assets.sources.cdc_raw import forget_rebuilt, unrecognised_message
-
     key = raw_cdc_key(spec)
 
     @dg.asset(

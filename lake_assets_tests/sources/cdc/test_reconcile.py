@@ -14,7 +14,7 @@ from lake_assets.sources.cdc.mariadb import snapshot, stream
 from lake_assets.sources.cdc.reconcile import source_checksum
 from lake_assets.sources.cdc.specs import CdcSpecError, parse_spec
 from lake_assets.storage.object_store import LocalObjectStore
-from lake_assets.transforms.cdc import checksum
+from lake_assets.transforms.cdc_checksum import checksum
 from lake_assets_tests.sources.cdc.conftest import MyTest
 
 SRC = "my"
