@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastavro
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -196,7 +197,8 @@ def merge_new_changes(
     """
     manifest = Manifest.load(store, spec)
     raw_root = zone_prefix(Zone.RAW, "cdc", spec.source, spec.table)
-    new = [i for i in store.list(raw_root) if i.key.endswith(".avro") and manifest.files.get(i.key) != i.size]
+    versions = {i.key: _raw_version(store, i) for i in store.list(raw_root) if i.key.endswith(".avro")}
+    new = [k for k, v in versions.items() if manifest.files.get(k) != v]
     pending_files = [k for k in store.list_keys(pending_prefix(spec)) if k.endswith(".parquet")]
     report: dict[str, Any] = {
         "raw_files_merged": len(new),
@@ -218,18 +220,22 @@ def merge_new_changes(
             report["changes"] = changes.count()
         base_rows = sum(manifest.rows.values())
         pending_versions = sum(manifest.pending.values()) + report["changes"]
+        # A full load over a table the lake already holds: every bucket may hold keys the load ends.
+        reload = any(_is_load(k) for k in new) and bool(manifest.rows or pending_files)
+        report["reload"] = reload
         compacting = (
             compact
+            or reload
             or pending_versions > spec.compact_ratio * base_rows
             or len(pending_files) + 1 > spec.max_pending_merges
         )
         if compacting:
-            _compact(spark, stack, store, spec, manifest, changes, params, report)
+            _compact(spark, stack, store, spec, manifest, changes, params, report, reload)
         else:
             _append_pending(spark, stack, store, spec, manifest, changes, params, report)
         if changes is not None:
             changes.unpersist()
-    manifest.files.update({i.key: i.size for i in new})
+    manifest.files.update({k: versions[k] for k in new})
     manifest.merges += 1
     manifest.save(store, spec)
     if compacting:
@@ -243,22 +249,46 @@ def merge_new_changes(
     return report
 
 
+def _is_load(key: str) -> bool:
+    """Raw files made from a full load are named after it: ``LOAD00000001.avro``."""
+    return key.rsplit("/", 1)[-1].startswith("LOAD")
+
+
+def _raw_version(store: ObjectStore, info: Any) -> int | str:
+    """What identifies a raw file's content in the manifest: the size; for a full load also a position.
+
+    A re-snapshot rewrites a load under the same name, possibly the same size; its positions (the new
+    snapshot's log position) always differ. Change files are never rewritten with other changes.
+    """
+    if not _is_load(info.key):
+        return info.size
+    with store.open_read(info.key) as body:
+        first = next(iter(fastavro.reader(body)), None)
+    return f"{info.size}@{first[T.POSITION] if first else ''}"
+
+
 def _read_raw(
     spark: SparkSession,
     stack: contextlib.ExitStack,
     store: ObjectStore,
     spec: CdcTableSpec,
-    new: Sequence[Any],
+    new: Sequence[str],
     schema_json: str,
 ) -> DataFrame:
-    by_folder: dict[str, list[str]] = {}
-    for info in new:
-        by_folder.setdefault(info.key.rsplit("/", 1)[0] + "/", []).append(info.key.rsplit("/", 1)[1])
-    paths = []
-    for prefix, names in by_folder.items():
-        folder = stack.enter_context(store.local_copy(prefix))
-        paths += [str(folder / n) for n in names if (folder / n).exists()]
-    changes = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
+    frames = []
+    for load in (True, False):
+        paths = []
+        for key in new:
+            if _is_load(key) != load:
+                continue
+            prefix, name = key.rsplit("/", 1)
+            folder = stack.enter_context(store.local_copy(prefix + "/"))
+            if (folder / name).exists():
+                paths.append(str(folder / name))
+        if paths:
+            frame = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
+            frames.append(frame.withColumn(T.LOAD_FLAG, F.lit(load)))
+    changes = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
     return T.with_bucket(changes, spec.primary_key, spec.buckets)
 
 
@@ -313,16 +343,32 @@ def _compact(
     changes: DataFrame | None,
     params: dict[str, Any],
     report: dict[str, Any],
+    reload: bool = False,
 ) -> None:
-    """Rewrites the buckets that the pending and new versions touch; the pending files become obsolete."""
-    with _local(store, spec, []) as nothing_but_pending:
-        pending = _read(spark, nothing_but_pending.pending, spec)
-        touched = sorted(_buckets(changes) | _buckets(pending))
-    files = stack.enter_context(_local(store, spec, touched))
-    pending = _read(spark, files.pending, spec)
+    """Rewrites the buckets that the pending and new versions touch; the pending files become obsolete.
+
+    On a ``reload`` every bucket is read, and the keys the new full load ends are deleted as of its position.
+    """
+    if reload:
+        files = stack.enter_context(_local(store, spec))
+        pending = _read(spark, files.pending, spec)
+    else:
+        with _local(store, spec, []) as nothing_but_pending:
+            pending = _read(spark, nothing_but_pending.pending, spec)
+            touched = sorted(_buckets(changes) | _buckets(pending))
+        files = stack.enter_context(_local(store, spec, touched))
+        pending = _read(spark, files.pending, spec)
     stored = _read(spark, files.history, spec)
     if pending is not None:
         stored = pending if stored is None else stored.unionByName(pending, allowMissingColumns=True)
+    if reload and changes is not None:
+        ended = T.reload_deletes(spark, {"changes": changes, "stored": stored}, params)
+        if ended is not None:
+            ended = T.with_bucket(ended, spec.primary_key, spec.buckets).withColumn(T.LOAD_FLAG, F.lit(False))
+            changes = changes.unionByName(ended, allowMissingColumns=True)
+            report["ended_by_reload"] = ended.count()
+    if reload:
+        touched = sorted(_buckets(changes) | _buckets(stored))
     if changes is None:  # compacting pending versions only
         changes = spark.createDataFrame([], stored.schema).withColumn(
             T.UNCHANGED, F.lit(None).cast("array<string>")

@@ -182,3 +182,52 @@ def snapshot_current(
         return winners
     kept = current.join(_pending_keys(pending, params["key"]), list(params["key"]), "left_anti")
     return kept.unionByName(winners, allowMissingColumns=True)
+
+
+LOAD_FLAG = "_load"
+_SEQUENCE = r"^[0-9]{35}$"  # positions our capture (and DMS's AR_H_CHANGE_SEQ) write: 20 log + 15 order
+
+
+def reload_deletes(
+    spark: SparkSession, inputs: dict[str, DataFrame | None], params: dict[str, Any]
+) -> DataFrame | None:
+    """Deletes a full load implies: keys live before the load's position that the load does not hold.
+
+    A full load is the table at its position (the snapshot's log position, the first 20 digits of its rows'
+    positions). A re-snapshot after a gap in the capture must also end the keys deleted in the gap, which no
+    change file carries. ``inputs["changes"]``: the batch with ``_load`` (True for full-load rows);
+    ``inputs["stored"]``: versions already merged (or None). Returns ``D`` versions at the load's position
+    (before its rows, after every change committed before it), or None when there is nothing to end. Loads
+    without numeric positions (DMS files without ``AR_H_CHANGE_SEQ``) cannot be placed and are skipped.
+    """
+    key = list(params["key"])
+    changes, stored = inputs["changes"], inputs.get("stored")
+    loads = changes.where(F.col(LOAD_FLAG) & F.col(POSITION).rlike(_SEQUENCE))
+    starts = (
+        loads.groupBy(F.substring(POSITION, 1, 20).alias("_id")).agg(F.min(COMMIT_TS).alias("_ts")).collect()
+    )
+    if not starts:
+        return None
+    earlier = changes.select(*key, OP, POSITION)
+    if stored is not None:
+        earlier = stored.select(*key, OP, POSITION).unionByName(earlier)
+    out = None
+    for start in starts:
+        at = start["_id"] + "0" * 15
+        holds = loads.where(F.substring(POSITION, 1, 20) == start["_id"]).select(*key).distinct()
+        last = Window.partitionBy(*key).orderBy(F.col(POSITION).desc())
+        live = (
+            earlier.where(F.col(POSITION) < at)
+            .withColumn("_n", F.row_number().over(last))
+            .where((F.col("_n") == 1) & (F.col(OP) != "D"))
+            .select(*key)
+            .join(holds, key, "left_anti")
+        )
+        ended = live.select(
+            *key,
+            F.lit("D").alias(OP),
+            F.lit(start["_ts"]).cast("timestamp").alias(COMMIT_TS),
+            F.lit(at).alias(POSITION),
+        )
+        out = ended if out is None else out.unionByName(ended)
+    return out

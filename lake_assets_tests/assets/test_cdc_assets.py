@@ -22,7 +22,7 @@ from lake_assets.sources.cdc.dms_format import (
     write_changes,
     write_full_load,
 )
-from lake_assets.sources.cdc.postgres import snapshot, stream
+from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import lake_resource
@@ -411,3 +411,57 @@ def test_a_forced_compaction_folds_the_pending_versions_in(tmp_path: Path, spark
     )
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "b"
     assert len(table(tmp_path, spec)) == 50
+
+
+def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
+    pg: PgTest, lake_root: Path, spark
+) -> None:
+    """Slot dropped, rows deleted and changed at the source, a new full load: the lake follows the source."""
+    store = LocalObjectStore(lake_root)
+    spec = make_customers(pg, rows=40)
+    t, columns = spec.table, ["customer_id", "email", "tier", "active"]
+    snapshot(pg.url, [t], store, "shop", slot=pg.name)
+    pg.execute(f"UPDATE {t} SET tier = 'gold' WHERE customer_id = 1")
+    stream(pg.url, pg.name, store, "shop")
+    assert run(lake_root, spec, [today()]).success
+
+    drop_slot(pg.url, pg.name)
+    pg.execute(
+        f"DELETE FROM {t} WHERE customer_id IN (5, 6, 7)",
+        f"UPDATE {t} SET tier = 'silver' WHERE customer_id = 8",
+        f"INSERT INTO {t} VALUES (300, 'gap@x', 'std', true)",
+    )
+    snapshot(pg.url, [t], store, "shop", slot=pg.name)
+    result = run(lake_root, spec, [today()], checks=True)
+    assert result.success, failure_text(result)
+    meta = result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata
+    assert meta["mode"].value == "compacted"
+    assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    ended = [r for r in table(lake_root, spec, "_history") if r["customer_id"] in ("5", 5)]
+    assert [
+        (r["Op"], r["is_current"], r["is_deleted"]) for r in sorted(ended, key=lambda r: r["position"])
+    ] == [
+        ("I", False, False),
+        ("D", False, True),
+    ]
+
+    # After the reload the stream goes on; a small change stays pending and the lake's readers apply it.
+    pg.execute(
+        f"DELETE FROM {t} WHERE customer_id = 9", f"UPDATE {t} SET email = NULL WHERE customer_id = 10"
+    )
+    stream(pg.url, pg.name, store, "shop")
+    result = run(lake_root, spec, [today()], checks=True)
+    assert result.success, failure_text(result)
+    assert (
+        result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata["mode"].value == "pending"
+    )
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    with contextlib.ExitStack() as stack:
+        merged = read_current(spark, store, spec, stack).collect()
+    lake = {
+        (str(r["customer_id"]),): {c: None if r[c] is None else str(r[c]) for c in columns} for r in merged
+    }
+    assert lake == pg.rows(t, ["customer_id"])
