@@ -146,13 +146,56 @@ def check_server(conn: pymysql.Connection) -> None:
 # ------------------------------------------------------------------------------------------------- values
 
 
-def _text(value: Any, type_code: int) -> str | None:
-    """One text form for a value from the load (PyMySQL) and from the binlog, so both land alike."""
+def _bit_text(value: bytes | str | int, bits: int) -> str:
+    """``BIT(n)`` as its n binary digits, leading zeros kept (``b'101'`` in a ``BIT(4)`` is ``0101``).
+
+    The load gives bytes and the binlog a bit string; both land as PostgreSQL prints ``bit(n)`` and as
+    ``LPAD(BIN(col), n, '0')`` prints it at the source, so the reconciliation check can rebuild it.
+    """
+    if isinstance(value, bytes | bytearray):
+        number = int.from_bytes(value, "big")
+    elif isinstance(value, str):
+        number = int(value, 2) if value else 0
+    else:
+        number = int(value)
+    return format(number, f"0{bits}b")
+
+
+def double_text(value: float) -> str:
+    """A DOUBLE as PostgreSQL prints float8: the shortest digits that read back to the same double, fixed
+    notation for decimal exponents -4 to 14 (no ``.0`` on whole numbers), else ``1.5e+15``.
+
+    One text form for DOUBLE from both databases: the reconciliation check prints typed (Parquet) doubles so.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+    sign, digits, exponent = decimal.Decimal(repr(value)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0")
+    prefix = "-" if sign else ""
+    if not text:
+        return prefix + "0"
+    point = exponent + len(digits) - 1  # decimal exponent of the first digit
+    if -4 <= point < 15:
+        if point < 0:
+            return f"{prefix}0.{'0' * (-point - 1)}{text}"
+        whole, fraction = text[: point + 1].ljust(point + 1, "0"), text[point + 1 :]
+        return prefix + whole + (f".{fraction}" if fraction else "")
+    mantissa = text[0] + (f".{text[1:]}" if len(text) > 1 else "")
+    return f"{prefix}{mantissa}e{'-' if point < 0 else '+'}{abs(point):02d}"
+
+
+def _text(value: Any, type_code: int, bits: int = 1) -> str | None:
+    """One text form for a value from the load (PyMySQL) and from the binlog, so both land alike.
+
+    ``bits`` is the width of a ``BIT`` column.
+    """
     if value is None:
         return None
     if type_code == _FLOAT:
         # FLOAT is single precision: the binlog has the exact binary value, SELECT the 6-digit rounding.
         return format(float(value), ".6g")
+    if type_code == _BIT:
+        return _bit_text(value, bits)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -160,7 +203,7 @@ def _text(value: Any, type_code: int) -> str | None:
     if isinstance(value, decimal.Decimal):
         return format(value, "f")
     if isinstance(value, float):
-        return repr(value)
+        return double_text(value)
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
@@ -371,12 +414,15 @@ def _table_rows(
     with conn.cursor() as cur:
         cur.execute(f"SELECT {columns} FROM `{info.schema}`.`{info.name}`")
         codes = [f.type_code for f in cur._result.fields]
+        widths = [f.length for f in cur._result.fields]  # a BIT(n) column's length is n
         for name, f in zip(info.columns, cur._result.fields, strict=True):
             typ = _arrow_type(f.type_code, bool(f.flags & 32))  # 32: UNSIGNED_FLAG
             if typ is not None:
                 types[name] = typ
         for n, record in enumerate(cur, start=1):
-            values = {c: _text(v, t) for c, v, t in zip(info.columns, record, codes, strict=True)}
+            values = {
+                c: _text(v, t, n) for c, v, t, n in zip(info.columns, record, codes, widths, strict=True)
+            }
             yield ChangeRow("I", load_ts, format_position(base, n), values)
 
 
@@ -429,10 +475,11 @@ def _row_changes(event: Any, captured: dict[str, tuple[str, ...]]) -> list[_Chan
     if any(n is None for n in names):
         raise CdcError(f"the binlog carries no column names for {qualified}: set binlog_row_metadata=FULL")
     codes = {c.name: c.type for c in cols}
+    widths = {c.name: getattr(c, "bits", 1) for c in cols}  # BIT(n) columns carry n
     types = {c.name: t for c in cols if (t := _arrow_type(c.type, c.unsigned)) is not None}
 
     def text(values: dict[str, Any]) -> dict[str, str | None]:
-        return {n: _text(values.get(n), codes[n]) for n in names}
+        return {n: _text(values.get(n), codes[n], widths[n]) for n in names}
 
     out = []
     for row in event.rows:

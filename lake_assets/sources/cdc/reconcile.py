@@ -6,9 +6,10 @@ form the capture lands, NULL as ``\\N``, joined by ``|``; the sum of the first 6
 
 * PostgreSQL (``postgresql://``): each type's output function (``format('%s', col)``), as pgoutput prints.
 * MariaDB (``mysql://`` / ``mariadb://``): the text ``sources.cdc.mariadb`` lands, rebuilt in SQL from
-  ``CAST(col AS CHAR)`` where MariaDB prints otherwise: ``DOUBLE`` as Python's ``repr``, ``FLOAT`` as
-  ``format(x, '.6g')`` of MariaDB's 6-digit rounding, fractional seconds only when not zero and then 6 digits,
-  binary values as ``0x`` + hex, ``TIMESTAMP`` in UTC.
+  ``CAST(col AS CHAR)`` where MariaDB prints otherwise: ``DOUBLE`` as PostgreSQL prints float8 (shortest
+  digits, ``1e+15``), ``FLOAT`` as ``format(x, '.6g')`` of MariaDB's 6-digit rounding (PostgreSQL's layout of
+  real), fractional seconds only when not zero and then 6 digits, binary values as ``0x`` + hex, ``BIT(n)``
+  as its n binary digits, ``TIMESTAMP`` in UTC.
 """
 
 from __future__ import annotations
@@ -70,12 +71,12 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _number_text(col: str, python_repr: bool) -> str:
-    """SQL giving ``repr(x)`` (DOUBLE) or ``format(x, '.6g')`` (FLOAT) from MariaDB's own text of ``col``.
+def _number_text(col: str, fixed_below: int) -> str:
+    """SQL printing a FLOAT or DOUBLE as PostgreSQL prints real / float8, from MariaDB's own text of ``col``.
 
-    MariaDB prints the shortest digits (FLOAT: rounded to 6 significant digits), as Python does, but places
-    the point and writes the exponent differently (``1e20``, ``0.0000001``, ``1e15``); only the layout is
-    redone: digits and decimal exponent are taken from MariaDB's text, then laid out by Python's rules.
+    MariaDB prints the shortest digits (FLOAT: rounded to 6 significant digits) but places the point and
+    writes the exponent its own way (``1e20``, ``0.0000001``, ``1e15``); only the layout is redone: fixed
+    notation for decimal exponents from -4 to ``fixed_below - 1`` (no trailing ``.0``), else ``1.5e+15``.
     """
     text = f"CAST({col} AS CHAR)"
     unsigned = f"TRIM(LEADING '-' FROM {text})"
@@ -90,29 +91,24 @@ def _number_text(col: str, python_repr: bool) -> str:
     sign = f"IF(LEFT({text}, 1) = '-', '-', '')"
     before_point = f"RPAD(LEFT({digits}, {exp} + 1), {exp} + 1, '0')"
     after_point = f"SUBSTRING({digits}, {exp} + 2)"
-    if python_repr:  # repr: fixed for exponents -4..15, always with a fractional part
-        fixed_int = f"CONCAT({before_point}, '.', IF({after_point} = '', '0', {after_point}))"
-        low, high, zero = -4, 15, "0.0"
-    else:  # %g with precision 6: fixed for exponents -4..5, trailing zeros and a bare point dropped
-        fixed_int = f"CONCAT({before_point}, IF({after_point} = '', '', CONCAT('.', {after_point})))"
-        low, high, zero = -4, 5, "0"
+    fixed_int = f"CONCAT({before_point}, IF({after_point} = '', '', CONCAT('.', {after_point})))"
     fixed = f"IF({exp} >= 0, {fixed_int}, CONCAT('0.', REPEAT('0', -{exp} - 1), {digits}))"
     scientific = (
         f"CONCAT(LEFT({digits}, 1), IF(LENGTH({digits}) > 1, CONCAT('.', SUBSTRING({digits}, 2)), ''), "
         f"'e', IF({exp} < 0, '-', '+'), IF(ABS({exp}) < 10, '0', ''), ABS({exp}))"
     )
     return (
-        f"CONCAT({sign}, CASE WHEN {digits} = '' THEN '{zero}' "
-        f"WHEN {exp} BETWEEN {low} AND {high} THEN {fixed} ELSE {scientific} END)"
+        f"CONCAT({sign}, CASE WHEN {digits} = '' THEN '0' "
+        f"WHEN {exp} BETWEEN -4 AND {fixed_below - 1} THEN {fixed} ELSE {scientific} END)"
     )
 
 
 def _mariadb_text(col: str, data_type: str, bits: int | None) -> str:
     """SQL giving the text ``sources.cdc.mariadb`` lands for a non-NULL value of ``col``."""
     if data_type == "double":
-        return _number_text(col, python_repr=True)
-    if data_type == "float":
-        return _number_text(col, python_repr=False)
+        return _number_text(col, fixed_below=15)
+    if data_type == "float":  # MariaDB's 6-digit rounding, laid out as %g (the same as real in PostgreSQL)
+        return _number_text(col, fixed_below=6)
     if data_type in _TEMPORAL:  # fractional seconds: none when zero, else all 6 digits (isoformat)
         return (
             f"CONCAT(SUBSTRING_INDEX(CAST({col} AS CHAR), '.', 1), "
@@ -120,8 +116,8 @@ def _mariadb_text(col: str, data_type: str, bits: int | None) -> str:
         )
     if data_type in _BINARY:
         return f"CONCAT('0x', LOWER(HEX({col})))"
-    if data_type == "bit":  # as the full load lands it (the binlog differs; see docs/CDC.md)
-        return f"CONCAT('0x', LPAD(LOWER(HEX({col})), {2 * ((bits or 1) + 7) // 8}, '0'))"
+    if data_type == "bit":  # its n binary digits, as both the load and the binlog land it
+        return f"LPAD(BIN({col}), {bits or 1}, '0')"
     return f"CAST({col} AS CHAR)"
 
 

@@ -351,3 +351,47 @@ def test_types_print_alike_in_load_and_binlog(my: MyTest, local_store: LocalObje
     for column in ("big", "d", "dt6", "ts", "dd", "tm", "e", "js", "txt"):
         assert loaded[column] == expected[column], column
     assert loaded["f"] == "1.1"
+
+
+def test_bit_lands_as_its_binary_digits_from_the_load_and_the_binlog(
+    my: MyTest, local_store: LocalObjectStore
+) -> None:
+    """PyMySQL gives BIT as bytes, the binlog as a bit string: both land as the n digits of a BIT(n)."""
+    table = f"{my.name}_bits"
+    my.execute(
+        f"CREATE TABLE {table} (id int PRIMARY KEY, b1 bit(1), b12 bit(12), b64 bit(64)) ENGINE=InnoDB"
+    )
+    values = "b'1', b'000000000101', b'1000000000000000000000000000000000000000000000000000000000000001'"
+    my.execute(f"INSERT INTO {table} VALUES (1, {values}), (3, b'0', b'0', b'0'), (5, NULL, NULL, NULL)")
+    snapshot(my.url, [table], local_store, SRC)
+    my.execute(f"INSERT INTO {table} VALUES (2, {values}), (4, b'0', b'0', b'0'), (6, NULL, NULL, NULL)")
+    my.execute(f"UPDATE {table} SET b12 = b'111111111111' WHERE id = 3")
+    stream(my.url, local_store, SRC)
+    state = current_state(landed(local_store), ["id"])
+    expected = {"b1": "1", "b12": "000000000101", "b64": "1" + "0" * 62 + "1"}
+    assert state[("1",)] == {"id": "1", **expected}  # full load
+    assert state[("2",)] == {"id": "2", **expected}  # binlog
+    assert state[("4",)] == {"id": "4", "b1": "0", "b12": "0" * 12, "b64": "0" * 64}
+    assert state[("3",)]["b12"] == "1" * 12 and state[("6",)]["b1"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (100.0, "100"),
+        (0.1, "0.1"),
+        (-2.5, "-2.5"),
+        (1e-4, "0.0001"),
+        (1e-5, "1e-05"),
+        (123456789012345.0, "123456789012345"),
+        (1e15, "1e+15"),
+        (1.5e15, "1.5e+15"),
+        (1e20, "1e+20"),
+        (5e-324, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (0.0, "0"),
+        (-0.0, "-0"),
+    ],
+)
+def test_double_lands_as_postgresql_prints_float8(value: float, text: str) -> None:
+    assert mariadb.double_text(value) == text
