@@ -31,7 +31,13 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from lake_assets.assets.cdc_merge import current_prefix, history_prefix, merge_new_changes, read_current
+from lake_assets.assets.cdc_merge import (
+    Manifest,
+    current_prefix,
+    history_prefix,
+    merge_new_changes,
+    read_current,
+)
 from lake_assets.registry.registry import SchemaVersion
 from lake_assets.sources.cdc.dms_format import ChangeRow, write_changes
 from lake_assets.sources.cdc.specs import CdcTableSpec
@@ -75,6 +81,9 @@ def build_table(spark, root: Path, spec: CdcTableSpec, rows: int) -> None:
     history.repartition("bucket").write.partitionBy("bucket").parquet(str(root / history_prefix(spec)))
     current = history.select(*COLUMNS, "commit_ts", "position", "bucket")
     current.repartition("bucket").write.partitionBy("bucket").parquet(str(root / current_prefix(spec)))
+    # The manifest a merge would have left: the compacted rows per bucket (its compaction threshold).
+    counts = {r["bucket"]: r["count"] for r in current.groupBy("bucket").count().collect()}
+    Manifest(rows=counts).save(store, spec)
 
 
 def land_changes(root: Path, spec: CdcTableSpec, rows: int, changes: int, seed: int = 7) -> None:
