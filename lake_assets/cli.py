@@ -209,6 +209,7 @@ def materialize(settings: LakeSettings, select: str, first: str, last: str, home
 
 def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import lake_summary, run_sql
+    from lake_assets.sources.cdc.specs import load_specs as load_cdc_specs
     from lake_assets.sources.sample_data import write_sample_file
 
     started = time.monotonic()
@@ -247,7 +248,7 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         cursor,
     )
     _demo_sources(settings, args.seed, args.dagster_home)
-    print(lake_summary(store))
+    print(lake_summary(store, load_cdc_specs(settings.cdc_tables)))
     query = (
         "SELECT product_id, sum(units) AS units, sum(revenue_cents) / 100.0 AS revenue "
         "FROM final_shop_daily_product_sales GROUP BY product_id ORDER BY revenue DESC LIMIT 5"
@@ -320,8 +321,9 @@ def _demo_sources(settings: LakeSettings, seed: int, home: Path) -> None:
 
 def cmd_query(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import run_sql
+    from lake_assets.sources.cdc.specs import load_specs
 
-    print(run_sql(_store(settings), args.sql))
+    print(run_sql(_store(settings), args.sql, load_specs(settings.cdc_tables)))
     return 0
 
 

@@ -34,7 +34,7 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     registry = SchemaRegistry.from_directory()
     specs = load_specs(registry=registry)  # file, log and API sources: one YAML spec each
     files_sensor = build_files_sensor(specs)
-    cdc_specs = load_cdc_specs()  # change data capture tables: one entry each in sources/cdc/tables.yaml
+    cdc_specs = load_cdc_specs(settings.cdc_tables)  # CDC tables: one entry each in LAKE_CDC_TABLES
     cdc_sensor = build_cdc_sensor(cdc_specs)
     return dg.Definitions(
         assets=[*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)],

@@ -142,15 +142,16 @@ def connect(store: ObjectStore, specs: list[CdcTableSpec] | None = None) -> duck
             glob = str(Path(store.uri(prefix)) / "*" / "*.parquet")
             options = "hive_partitioning = true, hive_types = {'dt': DATE}"
         else:
-            recursive = "**" if prefix.startswith(f"{Zone.INTERMEDIATE.value}/{CDC}/") else ""
-            glob = str(Path(store.uri(prefix)) / recursive / "*.parquet").replace("//", "/")
+            # A CDC table tables.yaml no longer names: its compacted buckets (no key to apply pending by).
+            cdc = prefix.startswith(f"{Zone.INTERMEDIATE.value}/{CDC}/")
+            glob = str(Path(store.uri(prefix)) / ("bucket=*/*.parquet" if cdc else "*.parquet"))
             options = "hive_partitioning = false"
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', {options})")
     return con
 
 
-def run_sql(store: ObjectStore, sql: str) -> str:
-    con = connect(store)
+def run_sql(store: ObjectStore, sql: str, specs: list[CdcTableSpec] | None = None) -> str:
+    con = connect(store, specs)
     try:
         relation = con.sql(sql)
     except duckdb.Error as exc:
@@ -179,7 +180,7 @@ def _avro_counts(store: ObjectStore, prefix: str) -> dict[str, tuple[int, set[st
     return {t: (n, days) for t, (n, days) in counts.items()}
 
 
-def lake_summary(store: ObjectStore) -> str:
+def lake_summary(store: ObjectStore, specs: list[CdcTableSpec] | None = None) -> str:
     landing_objects, landed = _count_lines(store, zone_prefix(Zone.LANDING, "events"))
     quarantine_objects, quarantined = _count_lines(store, zone_prefix(Zone.QUARANTINE, "events"))
     lines = [
@@ -190,7 +191,7 @@ def lake_summary(store: ObjectStore) -> str:
     ]
     for table, (records, days) in sorted(_avro_counts(store, zone_prefix(Zone.RAW, "events")).items()):
         lines.append(f"raw           events/{table:<23} {records:>9}  {len(days):>10}")
-    con = connect(store)
+    con = connect(store, specs)
     for view, (prefix, partitioned) in parquet_tables(store).items():
         days_sql = "count(DISTINCT dt)" if partitioned else "0"
         rows, days = con.sql(f"SELECT count(*), {days_sql} FROM {view}").fetchone()

@@ -53,6 +53,8 @@ class LakeSettings:
     max_event_bytes: int = 256 * 1024
     sensor_lookback_seconds: int = 600
     stream_name: str = "shop"
+    # The CDC tables the lake merges (sources/cdc/tables.yaml by default; a deployment keeps its own).
+    cdc_tables: str = str(REPO_ROOT / "lake_assets" / "sources" / "cdc" / "tables.yaml")
 
     def with_root(self, lake_root: str) -> LakeSettings:
         return _checked(replace(self, lake_root=lake_root))
@@ -134,6 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
         sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),
         stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
+        cdc_tables=env_vars.get("LAKE_CDC_TABLES") or LakeSettings.cdc_tables,
     )
     return _checked(settings)
 

@@ -12,6 +12,8 @@ def test_defaults_are_the_embedded_local_lake() -> None:
     assert settings.env == "local"
     assert settings.lake_root == str(REPO_ROOT / ".lake")
     assert settings.batch.max_events == 50_000 and settings.max_event_bytes == 256 * 1024
+    assert settings.cdc_tables == str(REPO_ROOT / "lake_assets" / "sources" / "cdc" / "tables.yaml")
+    assert load_settings({"LAKE_CDC_TABLES": "/etc/lake/cdc.yaml"}).cdc_tables == "/etc/lake/cdc.yaml"
 
 
 def test_s3_environment_reads_root_endpoint_and_credentials() -> None:
