@@ -221,7 +221,8 @@ def merge_new_changes(
         base_rows = sum(manifest.rows.values())
         pending_versions = sum(manifest.pending.values()) + report["changes"]
         # A full load over a table the lake already holds: every bucket may hold keys the load ends.
-        reload = any(_is_load(k) for k in new) and bool(manifest.rows or pending_files)
+        loads = any(_is_load(k) for k in new)
+        reload = loads and bool(manifest.rows or pending_files)
         report["reload"] = reload
         compacting = (
             compact
@@ -230,7 +231,7 @@ def merge_new_changes(
             or len(pending_files) + 1 > spec.max_pending_merges
         )
         if compacting:
-            _compact(spark, stack, store, spec, manifest, changes, params, report, reload)
+            _compact(spark, stack, store, spec, manifest, changes, params, report, reload, loads)
         else:
             _append_pending(spark, stack, store, spec, manifest, changes, params, report)
         if changes is not None:
@@ -344,10 +345,13 @@ def _compact(
     params: dict[str, Any],
     report: dict[str, Any],
     reload: bool = False,
+    loads: bool = False,
 ) -> None:
     """Rewrites the buckets that the pending and new versions touch; the pending files become obsolete.
 
-    On a ``reload`` every bucket is read, and the keys the new full load ends are deleted as of its position.
+    With full-load rows among the changes (``loads``), keys live before a load that it lacks are deleted as
+    of its position; on a ``reload`` (a load over stored rows) every bucket is read for them. The batch itself
+    may hold earlier versions too (a table rebuilt from all of raw after a re-snapshot).
     """
     if reload:
         files = stack.enter_context(_local(store, spec))
@@ -361,7 +365,7 @@ def _compact(
     stored = _read(spark, files.history, spec)
     if pending is not None:
         stored = pending if stored is None else stored.unionByName(pending, allowMissingColumns=True)
-    if reload and changes is not None:
+    if loads and changes is not None:
         ended = T.reload_deletes(spark, {"changes": changes, "stored": stored}, params)
         if ended is not None:
             ended = T.with_bucket(ended, spec.primary_key, spec.buckets).withColumn(T.LOAD_FLAG, F.lit(False))

@@ -11,6 +11,7 @@ from lake_assets.transforms.cdc import (
     build_history,
     current_state,
     new_versions,
+    reload_deletes,
     snapshot_current,
     snapshot_history,
     with_bucket,
@@ -186,3 +187,40 @@ def test_a_late_older_change_does_not_revive_a_compacted_delete(spark) -> None:
         False,
         False,
     ]
+
+
+def test_a_full_load_ends_the_keys_it_lacks_as_of_its_position(spark) -> None:
+    """Old load (log position 1), a change, then a re-snapshot (position 5) without keys 2 and 3."""
+
+    def pos(log: int, n: int) -> str:
+        return f"{log:020d}{n:015d}"
+
+    rows = [
+        ("I", t(0), pos(1, 1), None, "1", "a", True),
+        ("I", t(0), pos(1, 2), None, "2", "b", True),
+        ("I", t(0), pos(1, 3), None, "3", "c", True),
+        ("D", t(1), pos(2, 1), None, "3", None, False),  # captured before the gap
+        ("I", t(2), pos(3, 1), None, "4", "d", False),  # captured before the gap
+        ("I", t(5), pos(5, 1), None, "1", "a2", True),
+        ("I", t(5), pos(5, 2), None, "4", "d", True),
+        ("U", t(6), pos(6, 1), None, "4", "d2", False),  # after the new load
+    ]
+    schema = ST.StructType([*SCHEMA.fields, ST.StructField("_load", ST.BooleanType())])
+    batch = with_bucket(spark.createDataFrame(rows, schema), ["id"], 4)
+    ended = reload_deletes(spark, {"changes": batch, "stored": None}, PARAMS)
+    assert [(r["id"], r["Op"], r["position"], r["commit_ts"]) for r in ended.collect()] == [
+        ("2", "D", pos(5, 0), t(5))  # 3 was already deleted; 1 and 4 are in the load
+    ]
+    merged = with_bucket(ended, ["id"], 4).unionByName(batch, allowMissingColumns=True)
+    history = build_history(spark, {"changes": merged, "history": None}, PARAMS)
+    assert {r["id"]: r["name"] for r in current_state(spark, {"history": history}, PARAMS).collect()} == {
+        "1": "a2",
+        "4": "d2",
+    }
+    # a DMS load without AR_H_CHANGE_SEQ (positions from the file name) cannot be placed: nothing ended
+    unplaced = with_bucket(
+        spark.createDataFrame([("I", t(9), "0-LOAD00000001:0000000001", None, "1", "a", True)], schema),
+        ["id"],
+        4,
+    )
+    assert reload_deletes(spark, {"changes": unplaced, "stored": history}, PARAMS) is None
