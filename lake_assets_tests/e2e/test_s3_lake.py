@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+from pathlib import Path
 
 import dagster as dg
 import fastavro
 import pytest
 
+from lake_assets.assets.cdc import build_cdc_assets
+from lake_assets.assets.cdc_merge import read_current
 from lake_assets.assets.raw import build_raw_event_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
+from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import landing_events_sensor
+from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.sources.raw_avro import SCHEMA_ID_KEY
 from lake_assets.storage.s3 import S3ObjectStore
 from lake_assets_tests.fixtures.seaweed import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SeaweedServer
@@ -81,3 +87,44 @@ def test_a_run_against_an_unreachable_endpoint_fails_at_start_with_the_endpoint_
             error = error.cause
     messages = " ".join(messages)
     assert "cannot reach S3 endpoint http://127.0.0.1:9" in messages
+
+
+@pytest.mark.s3
+def test_cdc_raw_and_merge_on_read_run_on_s3(
+    s3_server: SeaweedServer, s3_store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch, spark
+) -> None:
+    """DMS files on S3 -> raw Avro -> current state: pending file, snapshot read, compaction, all on S3."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4, compact_ratio=1.2)
+    fixtures = (
+        Path(__file__).parents[1] / "sources" / "cdc" / "dms_fixtures" / "with_header" / "sales" / "orders"
+    )
+    lake = LakeResource(env="s3", lake_root=s3_store.root, s3_endpoint_url=s3_server.endpoint_url)
+    defs = build_cdc_assets([spec])
+    resources = {"lake": lake, "spark": SparkResource()}
+
+    def land_and_merge(name: str) -> str:
+        s3_store.put_bytes(f"landing/cdc/sales/sales/orders/{name}", (fixtures / name).read_bytes())
+        raw = dg.materialize(
+            defs, selection="raw/cdc/sales/orders", partition_key="2026-11-24", resources=resources
+        )
+        assert raw.success
+        merged = dg.materialize(
+            defs,
+            selection=["intermediate/cdc/sales/orders", "intermediate/cdc/sales/orders_history"],
+            resources=resources,
+        )
+        return merged.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata["mode"].value
+
+    assert land_and_merge("LOAD00000001.csv") == "compacted"  # the first merge makes the buckets
+    assert land_and_merge("20261124-221530123.csv") == "pending"  # 3 changes into 3 rows: below 1.2
+    assert s3_store.list_keys("intermediate/cdc/sales/orders/_pending/")
+    with contextlib.ExitStack() as stack:
+        state = {r["order_id"]: r["amount"] for r in read_current(spark, s3_store, spec, stack).collect()}
+    assert state == {"1": "11.00", "2": "7.25", "4": "99.99"}  # order 3 deleted, 4 inserted
+    assert land_and_merge("20261124-221600000.csv") == "compacted"  # 3 + 1 pending changes pass 1.2 * 3
+    assert not s3_store.list_keys("intermediate/cdc/sales/orders/_pending/")
+    with contextlib.ExitStack() as stack:
+        compacted = {r["order_id"]: r["amount"] for r in read_current(spark, s3_store, spec, stack).collect()}
+    assert compacted == {"1": "11.00", "2": "8.00", "4": "99.99"}
