@@ -4,28 +4,30 @@ Layout of ``intermediate/cdc/<source>/<table>`` (current state) and ``..._histor
 
 * ``bucket=NN/`` folders: the compacted table, split by a hash of the key. Plain Parquet readers (Spark,
   pyarrow, Athena) read these and see the table as of its last compaction, a consistent state.
-* ``<table>/_pending/m<NNNNNNNN>.parquet``: versions merged since (one file per merge: the table's columns,
-  ``Op``, ``commit_ts``, ``position``, ``bucket``). Names starting with ``_`` are skipped by those readers.
-  The lake's readers (``read_current`` / ``read_history``, the ``lake query`` views, the reconciliation check)
-  apply them: ``transforms.cdc.snapshot_current`` / ``snapshot_history``.
+* ``<table>/_pending/m<NNNNNNNN>-<id>.parquet``: versions merged since (one file per merge: the table's
+  columns, ``Op``, ``commit_ts``, ``position``, ``_unchanged``, ``bucket``). Those readers skip names
+  starting with ``_``. The lake's readers (``read_current`` / ``read_history``, the ``lake query`` views,
+  the reconciliation check) apply them: ``transforms.cdc.snapshot_current`` / ``snapshot_history``.
 
 A merge reads the raw files not merged yet (the manifest ``_system/cdc/<source>/<table>/merged.json``) and
 appends their versions as one pending file: its cost follows the changes, not the table. When the pending
 versions reach ``compact_ratio`` of the table's rows (or ``max_pending_merges`` files), the merge compacts:
 it rewrites the buckets the pending and new versions touch and removes the pending files, so each stored row
-is rewritten about once per ``1 / compact_ratio`` changes of the table (amortised cost per change). Hudi calls
+is rewritten once per ``compact_ratio * rows`` changes (a constant amortised cost per change). Hudi calls
 the same split "merge-on-read" with "read-optimized" (buckets only) and "snapshot" (merged) queries.
 
 Crash safety: pending files are written before the manifest; a merge that stops before its manifest is
-written is merged again (same pending name, same versions). A compaction publishes the buckets, then the
-manifest, then deletes the pending files; a reader in between sees a version twice, and the read rule
-counts a (key, position) once.
+written is merged again (its versions then appear twice, and the read rule counts a (key, position) once;
+the next compaction removes both files). Two merges at once each write their own file. A compaction
+publishes the buckets, then the manifest, then deletes the pending files; a reader in between sees a version
+twice, and the read rule counts a (key, position) once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,7 +330,8 @@ def _append_pending(
             f"intermediate/cdc/{spec.name}: {twice} (key, position) pairs occur more than once in the new "
             "pending versions; nothing published"
         )
-    name = f"m{manifest.merges + 1:08d}.parquet"
+    # Numbered for people, unique for safety: two merges running at once never overwrite each other's file.
+    name = f"m{manifest.merges + 1:08d}-{uuid.uuid4().hex[:8]}.parquet"
     count = written.count()
     store.put_bytes(pending_prefix(spec) + name, local.read_bytes())
     manifest.pending[name] = count

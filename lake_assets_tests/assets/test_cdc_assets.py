@@ -337,9 +337,8 @@ def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tm
     assert {
         p: p.read_bytes() for p in (tmp_path / "intermediate").rglob("bucket=*/*.parquet")
     } == plain_before
-    assert [p.name for p in (tmp_path / "intermediate/cdc/sales/orders/_pending").iterdir()] == [
-        "m00000002.parquet"
-    ]
+    pending = [p.name for p in (tmp_path / "intermediate/cdc/sales/orders/_pending").iterdir()]
+    assert len(pending) == 1 and pending[0].startswith("m00000002-") and pending[0].endswith(".parquet")
     # 2: a late change of key 8 older than its delete, and the first file delivered again under another name
     write_changes(store, "sales", "sales", "orders", columns, [change("U", 8, 1000, 9, v="late", note="x")])
     again = tmp_path / "landing/cdc/sales/sales/orders"
