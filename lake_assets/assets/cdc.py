@@ -185,7 +185,7 @@ def build_cdc_merge_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_RO
         check_specs=[
             dg.AssetCheckSpec(KEY_UNIQUE, asset=current, blocking=True, description="One row per key.")
         ],
-        name=f"merge_cdc_{spec.source}_{spec.table}",
+        name=merge_op_name(spec),
     )
     def merge_cdc(  # noqa: ANN202
         context: dg.AssetExecutionContext, config: MergeConfig, lake: LakeResource, spark: SparkResource
@@ -275,6 +275,36 @@ def build_cdc_assets(
     for spec in specs:
         out += [build_raw_cdc_asset(spec, registry_root), build_cdc_merge_asset(spec, registry_root)]
     return out
+
+
+COMPACTION_SCHEDULE = "cdc_compaction_schedule"
+
+
+def merge_op_name(spec: CdcTableSpec) -> str:
+    return f"merge_cdc_{spec.source}_{spec.table}"
+
+
+def build_cdc_compaction_schedule(specs: Sequence[CdcTableSpec]) -> dg.ScheduleDefinition | None:
+    """Once a day every CDC table is compacted, so plain Parquet readers are never more than a day behind.
+
+    Between compactions the merges only append pending files (merge-on-read); a table that stopped changing
+    would otherwise keep its last pending files until its next change. A table with none is left alone.
+    """
+    if not specs:
+        return None
+    job = dg.define_asset_job(
+        "cdc_compaction",
+        selection=dg.AssetSelection.assets(*[k for s in specs for k in (current_key(s), history_key(s))]),
+        config={"ops": {merge_op_name(s): {"config": {"compact": True}} for s in specs}},
+        description="Compacts every CDC table: pending files folded into the key buckets.",
+    )
+    return dg.ScheduleDefinition(
+        name=COMPACTION_SCHEDULE,
+        job=job,
+        cron_schedule="30 3 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
 
 
 def build_cdc_checks(

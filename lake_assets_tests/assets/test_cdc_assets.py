@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake_assets import query
-from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
+from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks, build_cdc_compaction_schedule
 from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.dms_format import (
@@ -385,7 +385,7 @@ def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tm
     assert len(table(tmp_path, spec, "_history")) == 100 + 5 + 10
 
 
-def test_a_forced_compaction_folds_the_pending_versions_in(tmp_path: Path, spark) -> None:
+def test_the_daily_compaction_folds_the_pending_versions_in(tmp_path: Path, spark) -> None:
     store = LocalObjectStore(tmp_path)
     spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
     when = dt.datetime(2026, 11, 24, 9)
@@ -396,18 +396,19 @@ def test_a_forced_compaction_folds_the_pending_versions_in(tmp_path: Path, spark
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], [update])
     assert run(tmp_path, spec, DAY).success
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "a"  # pending
-    defs = build_cdc_assets([spec])
-    config = {"ops": {"merge_cdc_sales_orders": {"config": {"compact": True}}}}
-    result = dg.materialize(
-        defs,
-        selection=["intermediate/cdc/sales/orders", "intermediate/cdc/sales/orders_history"],
+    schedule = build_cdc_compaction_schedule([spec])
+    assert schedule is not None and schedule.cron_schedule == "30 3 * * *"
+    defs = dg.Definitions(
+        assets=build_cdc_assets([spec]),
+        schedules=[schedule],
         resources={"lake": lake_resource(tmp_path), "spark": SparkResource()},
-        run_config=config,
     )
+    result = defs.resolve_job_def(schedule.job_name).execute_in_process()
     assert (
         result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata["mode"].value
         == "compacted"
     )
+    assert not list((tmp_path / "intermediate/cdc/sales/orders/_pending").glob("*.parquet"))
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "b"
     assert len(table(tmp_path, spec)) == 50
 
