@@ -71,20 +71,27 @@ def cmd_schemas_publish(args: argparse.Namespace, settings: LakeSettings) -> int
     from lake_assets.registry import RegistryError, SchemaRegistry
     from lake_assets.registry.glue import publish_registry
 
-    registry = (
-        SchemaRegistry.from_directory(args.registry) if args.registry else SchemaRegistry.from_directory()
-    )
+    if args.cdc:
+        from lake_assets.sources.cdc.specs import load_specs
+        from lake_assets.sources.cdc_raw import cdc_registry
+
+        registry = cdc_registry(_store(settings), load_specs(settings.cdc_tables))
+        if not registry.subjects():
+            raise CliError(f"no CDC schema in {settings.lake_root} yet: run the raw CDC assets first")
+    else:
+        registry = (
+            SchemaRegistry.from_directory(args.registry) if args.registry else SchemaRegistry.from_directory()
+        )
+    registry_name = args.registry_name or ("lake-cdc" if args.cdc else "lake-events")
     glue = _aws_client(settings, "glue", args.endpoint_url)
     try:
-        with _aws_errors(f"publishing to Glue registry {args.registry_name}"):
-            changes = publish_registry(glue, registry, registry_name=args.registry_name)
+        with _aws_errors(f"publishing to Glue registry {registry_name}"):
+            changes = publish_registry(glue, registry, registry_name=registry_name)
     except RegistryError as exc:
         raise CliError(str(exc)) from None
     for change in changes:
         print(f"published {change}")
-    print(
-        f"Glue registry {args.registry_name}: {len(changes)} change(s), {len(registry.subjects())} subject(s)"
-    )
+    print(f"Glue registry {registry_name}: {len(changes)} change(s), {len(registry.subjects())} subject(s)")
     return 0
 
 
@@ -505,10 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
     publish = schemas.add_parser(
         "publish", help="register every subject's versions in the Glue Schema Registry"
     )
-    publish.add_argument("--registry-name", default="lake-events", help="Glue registry (default lake-events)")
+    publish.add_argument(
+        "--registry-name", default=None, help="Glue registry (default lake-events; with --cdc lake-cdc)"
+    )
     publish.add_argument("--endpoint-url", default=None, help="Glue endpoint (default: AWS)")
     publish.add_argument(
         "--registry", type=Path, default=None, help="registry folder (default: the shipped one)"
+    )
+    publish.add_argument(
+        "--cdc",
+        action="store_true",
+        help="publish the CDC tables' schemas the lake registered (LAKE_ROOT, LAKE_CDC_TABLES) instead",
     )
     publish.set_defaults(func=cmd_schemas_publish)
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake_assets.registry.compatibility import check_compatibility
-from lake_assets.registry.registry import SchemaVersion
+from lake_assets.registry.registry import SchemaRegistry, SchemaVersion, Subject
 from lake_assets.sources.cdc.dms_format import (
     DEFAULT_TIMESTAMP_COLUMN,
     DMS_FILE_NAMES,
@@ -107,6 +107,30 @@ def load_versions(store: ObjectStore, spec: CdcTableSpec, root: str = CDC_SCHEMA
     if sorted(found) != list(range(1, len(found) + 1)):
         raise CdcRawError(f"{store.uri(schema_prefix(spec, root))}: versions {sorted(found)} are not 1..N")
     return [found[n] for n in sorted(found)]
+
+
+def glue_subject_name(spec: CdcTableSpec) -> str:
+    """``cdc.<source>.<table>``: Glue schema names allow letters, digits and ``-_$#.``, no ``/``."""
+    return f"cdc.{spec.source}.{spec.table}"
+
+
+def cdc_registry(
+    store: ObjectStore, specs: Sequence[CdcTableSpec], root: str = CDC_SCHEMA_ROOT
+) -> SchemaRegistry:
+    """The versions the raw CDC runs registered in the lake, as a registry to publish (Glue on AWS).
+
+    The lake is the source of truth for CDC schemas (they are derived from the source tables at run time,
+    not reviewed files); publishing gives AWS-side readers (Glue jobs, Athena tables, other teams) the same
+    versions under ``cdc.<source>.<table>``, FULL compatibility. Tables not captured yet are left out.
+    """
+    subjects: dict[str, Subject] = {}
+    for spec in specs:
+        versions = load_versions(store, spec, root)
+        if versions:
+            name = glue_subject_name(spec)
+            renamed = tuple(SchemaVersion(name, v.version, v.schema) for v in versions)
+            subjects[name] = Subject(name, "cdc", COMPATIBILITY, renamed)
+    return SchemaRegistry(subjects)
 
 
 def register_version(store: ObjectStore, spec: CdcTableSpec, version: SchemaVersion, root: str) -> str:

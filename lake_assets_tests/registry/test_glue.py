@@ -153,3 +153,73 @@ def test_lake_schemas_publish_command(moto_server: str, tmp_path: Path) -> None:
     )
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert wrong.stderr.startswith(f"lake: publishing to Glue registry {name}:")
+
+
+def test_lake_schemas_publish_cdc_registers_the_versions_the_lake_derived(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """moto stands in for Glue: CDC schemas the raw runs derived (v1, then v2 with a column) go to Glue."""
+    import os
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    from lake_assets.assets.cdc import build_cdc_assets
+    from lake_assets.resources.spark import SparkResource
+    from lake_assets.sources.cdc.specs import CdcTableSpec
+    from lake_assets_tests.fixtures.moto import moto_env
+    from lake_assets_tests.lake_helpers import lake_resource
+
+    fixtures = (
+        Path(__file__).parents[1] / "sources" / "cdc" / "dms_fixtures" / "with_header" / "sales" / "orders"
+    )
+    landing = tmp_path / "lake" / "landing" / "cdc" / "sales" / "sales" / "orders"
+    landing.mkdir(parents=True)
+    shutil.copy(fixtures / "LOAD00000001.csv", landing)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",))
+    (tmp_path / "tables.yaml").write_text(
+        "tables:\n  - {source: sales, schema: sales, table: orders, primary_key: [order_id]}\n"
+    )
+
+    def raw() -> None:
+        assert dg.materialize(
+            build_cdc_assets([spec]),
+            selection="raw/cdc/sales/orders",
+            partition_key="2026-11-24",
+            resources={"lake": lake_resource(tmp_path / "lake"), "spark": SparkResource()},  # raw: no Spark
+        ).success
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))} | moto_env()
+    env |= {"LAKE_ROOT": str(tmp_path / "lake"), "LAKE_CDC_TABLES": str(tmp_path / "tables.yaml")}
+    name = _name()
+    command = [
+        str(Path(sys.executable).parent / "lake"),
+        "schemas",
+        "publish",
+        "--cdc",
+        "--registry-name",
+        name,
+    ]
+    command += ["--endpoint-url", moto_server]
+    nothing = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert nothing.returncode == 2 and "no CDC schema" in nothing.stderr and "Traceback" not in nothing.stderr
+
+    raw()
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "published cdc.sales.orders:v1" in first.stdout
+    (landing / "20261124-230000000.csv").write_text(
+        "Op,dms_commit_ts,order_id,customer,note,amount,region,AR_H_CHANGE_SEQ\n"
+        "I,2026-11-24 23:00:00.000000,9,hooli,,1.00,emea,20261124230000000000000000000000001\n"
+    )
+    raw()
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "published cdc.sales.orders:v2" in second.stdout and "v1" not in second.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert f"Glue registry {name}: 0 change(s), 1 subject(s)" in again.stdout
+    glue = moto_client("glue", moto_server)
+    back = registry_from_glue(glue, registry_name=name, schema_names=["cdc.sales.orders"])
+    fields = [f["name"] for f in back.subject("cdc.sales.orders").latest.schema["fields"]]
+    assert "region" in fields and back.subject("cdc.sales.orders").compatibility == "FULL"
