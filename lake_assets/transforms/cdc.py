@@ -214,7 +214,13 @@ def reload_deletes(
     out = None
     for start in starts:
         at = start["_id"] + "0" * 15
-        holds = loads.where(F.substring(POSITION, 1, 20) == start["_id"]).select(*key).distinct()
+        # Keys in this load: its rows in the batch, and in what was merged before (a load whose files reached
+        # the merge in parts).
+        of_load = F.substring(POSITION, 1, 20) == start["_id"]
+        holds = loads.where(of_load).select(*key)
+        if stored is not None:
+            holds = holds.unionByName(stored.where(of_load & (F.col(POSITION) > at)).select(*key))
+        holds = holds.distinct()
         last = Window.partitionBy(*key).orderBy(F.col(POSITION).desc())
         live = (
             earlier.where(F.col(POSITION) < at)

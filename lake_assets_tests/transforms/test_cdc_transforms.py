@@ -217,6 +217,11 @@ def test_a_full_load_ends_the_keys_it_lacks_as_of_its_position(spark) -> None:
         "1": "a2",
         "4": "d2",
     }
+    # the same load's second part merged later: key 1 (in the part merged before) is not ended; key 2's delete
+    # comes again under the same (key, position), which the merge counts once
+    part = with_bucket(spark.createDataFrame([rows[6]], schema), ["id"], 4)
+    again = reload_deletes(spark, {"changes": part, "stored": history}, PARAMS)
+    assert [(r["id"], r["position"]) for r in again.collect()] == [("2", pos(5, 0))]
     # a DMS load without AR_H_CHANGE_SEQ (positions from the file name) cannot be placed: nothing ended
     unplaced = with_bucket(
         spark.createDataFrame([("I", t(9), "0-LOAD00000001:0000000001", None, "1", "a", True)], schema),
