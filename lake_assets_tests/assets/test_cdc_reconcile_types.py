@@ -8,65 +8,18 @@ check passes only when that text is, value for value, what the source prints (``
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
-from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc import mariadb, postgres
 from lake_assets.sources.cdc.dms_format import DmsOptions
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
-from lake_assets_tests.lake_helpers import lake_resource
+from lake_assets_tests.assets.cdc_helpers import checks_of, failure_text, reconcile_only, run, today
 from lake_assets_tests.sources.cdc.conftest import MyTest, PgTest, mariadb_url, my  # noqa: F401
 
 FORMATS = ["parquet", "csv"]
-
-
-def materialize_with_checks(root: Path, spec: CdcTableSpec) -> dict[str, tuple[bool, dict]]:
-    """raw for today, then the merge with its checks; check name -> (passed, metadata)."""
-    defs = [*build_cdc_assets([spec]), *build_cdc_checks([spec])]
-    resources = {"lake": lake_resource(root), "spark": SparkResource()}
-    day = dt.datetime.now(dt.UTC).date().isoformat()
-    raw = dg.materialize(
-        defs,
-        selection=f"raw/cdc/{spec.name}",
-        resources=resources,
-        tags={"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day},
-        raise_on_error=False,
-    )
-    assert raw.success, failures(raw)
-    merge = dg.materialize(
-        defs,
-        selection=[f"intermediate/cdc/{spec.name}", f"intermediate/cdc/{spec.name}_history"],
-        resources=resources,
-        raise_on_error=False,
-    )
-    assert merge.success, failures(merge)
-    return {c.check_name: (c.passed, c.metadata) for c in merge.get_asset_check_evaluations()}
-
-
-def recheck(root: Path, spec: CdcTableSpec) -> tuple[bool, dict]:
-    """Only the reconciliation check, against the source as it is now."""
-    result = dg.materialize(
-        [*build_cdc_assets([spec]), *build_cdc_checks([spec])],
-        selection=dg.AssetSelection.checks(
-            dg.AssetCheckKey(
-                dg.AssetKey(["intermediate", "cdc", spec.source, spec.table]), "reconciles_with_source"
-            )
-        ),
-        resources={"lake": lake_resource(root), "spark": SparkResource()},
-        raise_on_error=False,
-    )
-    [evaluation] = result.get_asset_check_evaluations()
-    return evaluation.passed, evaluation.metadata
-
-
-def failures(result: dg.ExecuteInProcessResult) -> str:
-    return " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
 
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
@@ -107,14 +60,16 @@ def test_postgres_typed_values_reconcile(pg: PgTest, lake_root: Path, spark, dat
     postgres.stream(pg.url, pg.name, store, "shop", options=options)
     assert any(k.endswith(f".{data_format}") for k in store.list_keys("landing/cdc/shop/"))
 
-    checks = materialize_with_checks(lake_root, spec)
+    result = run(lake_root, spec, [today()], checks=True)
+    assert result.success, failure_text(result)
+    checks = checks_of(result)
     assert checks["primary_key_unique"][0]
     passed, metadata = checks["reconciles_with_source"]
     assert passed, f"{data_format}: {metadata}"
     assert metadata["lake_rows"].value == metadata["source_rows"].value == 10
 
     pg.execute(f"UPDATE {t} SET d = 1.0000000000000002e15 WHERE id = 2")  # one ulp, not landed
-    passed, metadata = recheck(lake_root, spec)
+    passed, metadata = reconcile_only(lake_root, spec)
     assert not passed and metadata["lake_rows"].value == metadata["source_rows"].value
 
 
@@ -158,12 +113,14 @@ def test_mariadb_typed_and_bit_values_reconcile(
     )
     assert mariadb.stream(my.url, store, "my", options=options).changes == 5
 
-    checks = materialize_with_checks(lake_root, spec)
+    result = run(lake_root, spec, [today()], checks=True)
+    assert result.success, failure_text(result)
+    checks = checks_of(result)
     assert checks["primary_key_unique"][0]
     passed, metadata = checks["reconciles_with_source"]
     assert passed, f"{data_format}: {metadata}"
     assert metadata["lake_rows"].value == metadata["source_rows"].value == 8
 
     my.execute(f"UPDATE {t} SET b12 = b'000000000100' WHERE id = 1")  # one bit, not landed
-    passed, metadata = recheck(lake_root, spec)
+    passed, metadata = reconcile_only(lake_root, spec)
     assert not passed and metadata["lake_rows"].value == metadata["source_rows"].value

@@ -15,7 +15,7 @@ from lake_assets.sources.cdc.dms_format import DmsOptions
 from lake_assets.sources.cdc.postgres import snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
-from lake_assets_tests.assets.test_cdc_assets import failure_text, run, table, today
+from lake_assets_tests.assets.cdc_helpers import failure_text, run, table, today
 from lake_assets_tests.sources.cdc.conftest import PgTest
 
 
