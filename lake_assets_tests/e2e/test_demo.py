@@ -38,7 +38,11 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
         "final         shop/daily_funnel",
         "intermediate  files/products",
         "intermediate  files/stores",
+        "intermediate  cdc/shop/customers",
+        "intermediate  cdc/shop/orders_history",
     ):
         assert table in out
+    assert "CDC from sample DMS output: 7,000 rows loaded" in out
+    assert "SQL> SELECT tier, count(*) AS customers" in out and "│ gold" in out
     assert "SQL> SELECT product_id" in out and "│ product_id │" in out
     assert (tmp_path / "home" / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
