@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -254,9 +255,10 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         "--set",
         cursor,
     )
-    _demo_sources(settings, args.seed, args.dagster_home)
     cdc_specs = load_cdc_specs(settings.cdc_tables)
-    demo_cdc = _demo_cdc(settings, cdc_specs, args.seed, args.dagster_home, last_day)
+    cdc = _demo_cdc(settings, cdc_specs, args.seed, last_day)
+    _demo_sources(settings, args.seed, args.dagster_home, cdc)
+    demo_cdc = cdc is not None
     print(lake_summary(store, cdc_specs))
     queries = [
         "SELECT product_id, sum(units) AS units, sum(revenue_cents) / 100.0 AS revenue "
@@ -280,11 +282,23 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
-def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, home: Path, day: dt.date) -> bool:
+@dataclasses.dataclass
+class _DemoRuns:
+    """What a demo step landed and which runs it needs: raw selections by day, unpartitioned ones after."""
+
+    daily: dict[str, set[str]]
+    whole: set[str]
+    sensor: str
+    cursor: str
+    summary: str
+
+
+def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.date) -> _DemoRuns | None:
     """The shipped CDC tables from sample DMS output (no database needed): a full load, then changes.
 
-    The way production goes: one tick of the real CDC sensor, the raw run it asks for, then the merge into
-    current state and history. Skipped when LAKE_CDC_TABLES does not name the shop tables.
+    The way production goes: one tick of the real CDC sensor decides the raw runs; the merge into current
+    state and history follows. The runs join the sources' runs (one Dagster run per kind, to spare JVM
+    starts). None when LAKE_CDC_TABLES does not name the shop tables.
     """
     import dagster as dg
 
@@ -295,38 +309,29 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, home: Pat
     shop = [s for s in specs if s.source == SOURCE and s.table in ("customers", "orders")]
     if len(shop) != 2:
         print("CDC sample skipped: LAKE_CDC_TABLES does not name shop.customers and shop.orders")
-        return False
-    step = time.monotonic()
+        return None
     store = _store(settings)
     when = dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC)
     sample, _ = write_sample_load(store, when, seed=seed)
     loaded = len(sample.customers) + len(sample.orders)
     changed, _ = write_sample_changes(store, sample, when + dt.timedelta(hours=1))
     sensor = build_cdc_sensor(shop)
-    lake = LakeResource.from_settings(settings)
-    tick = sensor(dg.build_sensor_context(resources={"lake": lake}))
-    raws = sorted({r.asset_selection[0].to_user_string() for r in tick.run_requests})
-    days = sorted({r.partition_key for r in tick.run_requests if r.partition_key})
-    materialize(settings, ",".join(raws), days[0], days[-1], home)
-    merges = ",".join(f"intermediate/cdc/{s.name},intermediate/cdc/{s.name}_history" for s in shop)
-    _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", merges)
-    if tick.cursor:
-        _dagster(settings, home, "sensor", "cursor", "landing_cdc_sensor", "-m", MODULE, "--set", tick.cursor)
-    print(
-        f"CDC from sample DMS output: {loaded:,} rows loaded, then {changed} changes -> sensor -> raw -> "
-        f"current state and history: {time.monotonic() - step:.1f} s"
-    )
-    return True
+    tick = sensor(dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)}))
+    daily: dict[str, set[str]] = {}
+    for request in tick.run_requests:
+        daily.setdefault(request.asset_selection[0].to_user_string(), set()).add(str(request.partition_key))
+    whole = {f"intermediate/cdc/{s.name},intermediate/cdc/{s.name}_history" for s in shop}
+    summary = f"CDC from sample DMS output: {loaded:,} rows loaded, then {changed} changes"
+    return _DemoRuns(daily, whole, sensor.name, tick.cursor or "", summary)
 
 
-def _demo_sources(settings: LakeSettings, seed: int, home: Path) -> None:
+def _demo_sources(settings: LakeSettings, seed: int, home: Path, extra: _DemoRuns | None = None) -> None:
     """Every shipped file and API source: sample inputs land, get indexed, then raw -> intermediate.
 
     Files: one tick of the real files sensor. API: the spec's URL points at the partner, so the pull runs
     here against a loopback stand-in; the Dagster run then rebuilds raw from the landed pages, as a backfill
     does, without calling the API. All daily sources go in one run, the unpartitioned ones in another.
     """
-    import dataclasses
 
     import dagster as dg
 
@@ -361,14 +366,24 @@ def _demo_sources(settings: LakeSettings, seed: int, home: Path) -> None:
     for key in pulled.landed_keys:
         days = {day for day in index_object(store, api, next(store.list(key))) if day}
         daily.setdefault(api_pair, set()).update(days)
+    cursors = {sensor.name: tick.cursor or ""}
+    if extra is not None:
+        for selection, days in extra.daily.items():
+            daily.setdefault(selection, set()).update(days)
+        whole |= extra.whole
+        cursors[extra.sensor] = extra.cursor
     all_days = sorted(set().union(*daily.values()))
     materialize(settings, ",".join(sorted(daily)), all_days[0], all_days[-1], home)
     if whole:
         _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", ",".join(sorted(whole)))
-    _dagster(settings, home, "sensor", "cursor", sensor.name, "-m", MODULE, "--set", tick.cursor or "")
+    for name, cursor in cursors.items():
+        _dagster(settings, home, "sensor", "cursor", name, "-m", MODULE, "--set", cursor)
+    if extra is not None:
+        print(f"{extra.summary} -> sensor -> raw -> current state and history")
     print(
         f"sources: {len(written)} sample files ({', '.join(sorted(written))}) and {pulled.records} orders in "
-        f"{pulled.pages} pages from a local stand-in of the orders API -> raw -> intermediate in "
+        f"{pulled.pages} pages from a local stand-in of the orders API"
+        f"{' and the CDC sample' if extra is not None else ''} -> raw -> intermediate in "
         f"{time.monotonic() - step:.1f} s"
     )
 
