@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,34 +105,25 @@ def _avro_schema(store: ObjectStore, spec: CdcTableSpec, registry_root: str) -> 
     return json.dumps(schema), [f["name"] for f in schema["fields"] if f["name"] not in system]
 
 
-@dataclass
-class _Files:
-    """Local Parquet files of a table: current and history buckets, pending versions."""
-
-    current: list[str]
-    history: list[str]
-    pending: list[str]
-
-
 def _parquet(folder: Path, pattern: str) -> list[str]:
     return sorted(str(p) for p in folder.glob(pattern)) if folder.is_dir() else []
 
 
-@contextlib.contextmanager
-def _local(store: ObjectStore, spec: CdcTableSpec, buckets: Sequence[str] | None = None) -> Iterator[_Files]:
-    """The table's files, on a remote store fetched first: all buckets, or only ``buckets``."""
-    with contextlib.ExitStack() as stack:
-        pending = _parquet(stack.enter_context(store.local_copy(pending_prefix(spec))), "*.parquet")
-        tables: dict[str, list[str]] = {"current": [], "history": []}
-        for name, prefix in (("current", current_prefix(spec)), ("history", history_prefix(spec))):
-            if buckets is None:
-                folder = stack.enter_context(store.local_copy(prefix))
-                tables[name] = _parquet(folder, f"{T.BUCKET}=*/*.parquet")
-                continue
-            for bucket in buckets:
-                folder = stack.enter_context(store.local_copy(f"{prefix}{T.BUCKET}={bucket}/"))
-                tables[name] += _parquet(folder, "*.parquet")
-        yield _Files(tables["current"], tables["history"], pending)
+def _pending_files(store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack) -> list[str]:
+    """The pending files, local (fetched first from a remote store; kept until ``stack`` closes)."""
+    return _parquet(stack.enter_context(store.local_copy(pending_prefix(spec))), "*.parquet")
+
+
+def _bucket_files(
+    store: ObjectStore, prefix: str, buckets: Sequence[str] | None, stack: contextlib.ExitStack
+) -> list[str]:
+    """A table's compacted files, local: every bucket, or only ``buckets`` (all a remote store fetches)."""
+    if buckets is None:
+        return _parquet(stack.enter_context(store.local_copy(prefix)), f"{T.BUCKET}=*/*.parquet")
+    files: list[str] = []
+    for bucket in buckets:
+        files += _parquet(stack.enter_context(store.local_copy(f"{prefix}{T.BUCKET}={bucket}/")), "*.parquet")
+    return files
 
 
 def _read(spark: SparkSession, files: Sequence[str], spec: CdcTableSpec) -> DataFrame | None:
@@ -151,11 +142,10 @@ def read_current(
     spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack
 ) -> DataFrame | None:
     """The current state with the pending versions applied (None before the first merge)."""
-    files = stack.enter_context(_local(store, spec))
     inputs = {
-        "current": _read(spark, files.current, spec),
-        "history": _read(spark, files.history, spec),
-        "pending": _read(spark, files.pending, spec),
+        "current": _read(spark, _bucket_files(store, current_prefix(spec), None, stack), spec),
+        "history": _read(spark, _bucket_files(store, history_prefix(spec), None, stack), spec),
+        "pending": _read(spark, _pending_files(store, spec, stack), spec),
     }
     return T.snapshot_current(spark, inputs, _params(spec, table_columns(store, spec)))
 
@@ -164,8 +154,10 @@ def read_history(
     spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack
 ) -> DataFrame | None:
     """Every version with the pending versions applied (None before the first merge)."""
-    files = stack.enter_context(_local(store, spec))
-    inputs = {"history": _read(spark, files.history, spec), "pending": _read(spark, files.pending, spec)}
+    inputs = {
+        "history": _read(spark, _bucket_files(store, history_prefix(spec), None, stack), spec),
+        "pending": _read(spark, _pending_files(store, spec, stack), spec),
+    }
     return T.snapshot_history(spark, inputs, _params(spec, table_columns(store, spec)))
 
 
@@ -315,8 +307,10 @@ def _append_pending(
     needed = sorted(_buckets(partial))
     if needed:
         keys = partial.select(*spec.primary_key).distinct()
-        files = stack.enter_context(_local(store, spec, needed))
-        stored = [_read(spark, files.history, spec), _read(spark, files.pending, spec)]
+        stored = [
+            _read(spark, _bucket_files(store, history_prefix(spec), needed, stack), spec),
+            _read(spark, _pending_files(store, spec, stack), spec),
+        ]
         frames = [f.join(keys, list(spec.primary_key), "left_semi") for f in stored if f is not None]
         for frame in frames:
             previous = frame if previous is None else previous.unionByName(frame, allowMissingColumns=True)
@@ -356,16 +350,9 @@ def _compact(
     of its position; on a ``reload`` (a load over stored rows) every bucket is read for them. The batch itself
     may hold earlier versions too (a table rebuilt from all of raw after a re-snapshot).
     """
-    if reload:
-        files = stack.enter_context(_local(store, spec))
-        pending = _read(spark, files.pending, spec)
-    else:
-        with _local(store, spec, []) as nothing_but_pending:
-            pending = _read(spark, nothing_but_pending.pending, spec)
-            touched = sorted(_buckets(changes) | _buckets(pending))
-        files = stack.enter_context(_local(store, spec, touched))
-        pending = _read(spark, files.pending, spec)
-    stored = _read(spark, files.history, spec)
+    pending = _read(spark, _pending_files(store, spec, stack), spec)
+    touched = None if reload else sorted(_buckets(changes) | _buckets(pending))
+    stored = _read(spark, _bucket_files(store, history_prefix(spec), touched, stack), spec)
     if pending is not None:
         stored = pending if stored is None else stored.unionByName(pending, allowMissingColumns=True)
     if loads and changes is not None:
