@@ -3,10 +3,10 @@
 Setup (not timed): a table of ``--rows`` rows, a full load (``snapshot``), then ``--changes`` row changes
 in ``--transactions`` transactions (40 % inserts, 40 % updates, 20 % deletes). Timed: one ``stream`` call
 that decodes them from the slot (pgoutput), writes the change files (CSV or Parquet) into a temporary local
-lake, and confirms the slot; best of ``--repeat`` (each repeat re-creates the changes). Needs the local
-PostgreSQL with wal_level=logical (.ci/configure-databases).
+lake, and confirms the slot; best of ``--repeat`` (each repeat re-creates the changes). Without ``--url`` it
+starts its own PostgreSQL with wal_level=logical from the installed binaries (as the tests do).
 
-    .venv/bin/python bench/bench_cdc.py [--url postgresql://postgres@127.0.0.1:5432/test] [--changes 50000]
+    .venv/bin/python bench/bench_cdc.py [--url postgresql://postgres@HOST:PORT/DB] [--changes 50000]
                                         [--transactions 5] [--format csv|parquet] [--repeat 3]
 """
 
@@ -24,6 +24,7 @@ import psycopg2
 from lake_assets.sources.cdc.dms_format import DmsOptions
 from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.fixtures.databases import start_postgres, stop_database
 
 
 def make_changes(
@@ -52,14 +53,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--url", help="a PostgreSQL with wal_level=logical (default: start one)")
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50_000)
     parser.add_argument("--transactions", type=int, default=5)
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    server = None
+    if args.url is None:
+        server = start_postgres()
+        args.url = server.url
+    try:
+        run(args)
+    finally:
+        if server is not None:
+            stop_database(server)
 
+
+def run(args: argparse.Namespace) -> None:
     name = f"bench_cdc_{uuid.uuid4().hex[:8]}"
     table = f"{name}_t"
     options = DmsOptions(data_format=args.format)

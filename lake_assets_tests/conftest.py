@@ -11,7 +11,11 @@ from lake_assets.registry import SchemaRegistry
 from lake_assets.settings import LakeSettings
 from lake_assets.storage.object_store import LocalObjectStore
 
-pytest_plugins = ["lake_assets_tests.fixtures.seaweed", "lake_assets_tests.fixtures.moto"]
+pytest_plugins = [
+    "lake_assets_tests.fixtures.seaweed",
+    "lake_assets_tests.fixtures.moto",
+    "lake_assets_tests.fixtures.databases",
+]
 
 
 @pytest.fixture(scope="session")

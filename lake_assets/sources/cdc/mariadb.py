@@ -137,9 +137,9 @@ def check_server(conn: pymysql.Connection) -> None:
     wrong = {k: v for k, v in found.items() if v.upper() != _REQUIRED[k]}
     if wrong:
         raise CdcError(
-            f"MariaDB is not set up for binlog capture ({wrong}; needed {_REQUIRED}): run "
-            ".ci/configure-databases (log_bin, binlog_format=ROW, binlog_row_image=FULL, "
-            "binlog_row_metadata=FULL)"
+            f"MariaDB is not set up for binlog capture ({wrong}; needed {_REQUIRED}): start it with "
+            "log_bin, binlog_format=ROW, binlog_row_image=FULL and binlog_row_metadata=FULL (docs/CDC.md, "
+            "'Configuring the databases')"
         )
 
 

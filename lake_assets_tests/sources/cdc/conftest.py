@@ -1,8 +1,9 @@
-"""PostgreSQL and MariaDB connections for CDC tests: the servers on this machine, configured by
-.ci/configure-databases.
+"""PostgreSQL and MariaDB connections for CDC tests: the test session's own servers
+(``lake_assets_tests.fixtures.databases``), started from the installed binaries with logical decoding and the
+ROW binlog configured.
 
-Each test gets its own name prefix; its tables (and slot and publication) are dropped afterwards, because the
-databases are shared with other runs.
+Each test gets its own name prefix; its tables (and slot and publication) are dropped afterwards, because one
+server serves the whole session.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import pytest
 
 from lake_assets.sources.cdc.mariadb import connect_args
 from lake_assets.sources.cdc.postgres import drop_slot
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from lake_assets_tests.fixtures.databases import DatabaseServer
 
 
 @dataclass
@@ -58,18 +58,15 @@ class PgTest:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
-    try:
-        conn = psycopg2.connect(PG_URL, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc}); run .ci/configure-databases")
+def pg_url(postgres_server: DatabaseServer) -> str:
+    conn = psycopg2.connect(postgres_server.url, connect_timeout=5)
     with conn, conn.cursor() as cur:
         cur.execute("SHOW wal_level")
         level = cur.fetchone()[0]
     conn.close()
     if level != "logical":
-        pytest.fail(f"PostgreSQL wal_level is {level}, CDC needs logical: run .ci/configure-databases")
-    return PG_URL
+        pytest.fail(f"the test PostgreSQL runs with wal_level={level}; CDC needs logical")
+    return postgres_server.url
 
 
 @pytest.fixture
@@ -92,8 +89,6 @@ def pg(pg_url: str) -> Iterator[PgTest]:
 
 
 # ------------------------------------------------------------------------------------------------ MariaDB
-
-MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
 
 
 @dataclass
@@ -130,11 +125,8 @@ class MyTest:
 
 
 @pytest.fixture(scope="session")
-def mariadb_url() -> str:
-    try:
-        conn = pymysql.connect(**connect_args(MARIADB_URL), connect_timeout=5)
-    except pymysql.err.OperationalError as exc:
-        pytest.fail(f"MariaDB at {MARIADB_URL} is not reachable ({exc}); run .ci/configure-databases")
+def mariadb_url(mariadb_server: DatabaseServer) -> str:
+    conn = pymysql.connect(**connect_args(mariadb_server.url), connect_timeout=5)
     with conn.cursor() as cur:
         cur.execute("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata")
         settings = cur.fetchone()
@@ -142,9 +134,9 @@ def mariadb_url() -> str:
     if tuple(str(s) for s in settings) != ("1", "ROW", "FULL", "FULL"):
         pytest.fail(
             f"MariaDB log_bin/binlog_format/binlog_row_image/binlog_row_metadata are {settings}, CDC needs "
-            "(1, ROW, FULL, FULL): run .ci/configure-databases"
+            "(1, ROW, FULL, FULL)"
         )
-    return MARIADB_URL
+    return mariadb_server.url
 
 
 @pytest.fixture
