@@ -11,6 +11,8 @@ A rewritten file (a reload rewrites the ``LOAD`` files) also asks for the days i
 reload that deleted ``LOAD`` files for theirs (``days_to_rebuild`` from the raw index), so each such day is
 rebuilt from what landing holds now. Files whose names DMS would not write are logged in the tick that finds
 them and run nothing; the raw asset's ``landing_files_named_as_dms`` check names them until they are moved.
+The sidecar of a CSV file (``_<file>.not-carried.json``) is neither: the reader takes it with its file, which
+is written after it, so a new sidecar needs no run of its own.
 """
 
 import hashlib
@@ -22,7 +24,13 @@ import dagster as dg
 from lake_assets.assets.cdc import raw_cdc_key
 from lake_assets.assets.partitions import DAILY
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.cdc.dms_format import DMS_FILE_NAMES, DmsFormatError, is_dms_name, parse_key
+from lake_assets.sources.cdc.dms_format import (
+    DMS_FILE_NAMES,
+    DmsFormatError,
+    is_dms_name,
+    is_not_carried_name,
+    parse_key,
+)
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.sources.cdc_raw import CdcRawError, days_to_rebuild, read_landing_file
 from lake_assets.sources.files_index import FileCursor, arrival_day, find_new_files, object_version
@@ -80,6 +88,8 @@ def cdc_run_requests(
     for info in found.objects:
         if info.key.endswith("/"):
             continue  # an S3 "folder" placeholder, not a file
+        if info.key.count("/") == 5 and is_not_carried_name(info.key.rsplit("/", 1)[-1]):
+            continue  # a CSV file's sidecar (the listing skips "_" names already): read with its file
         spec = spec_for_key(specs, info.key)
         if spec is None:
             context.log.warning(

@@ -16,8 +16,10 @@ version of a file fed are rebuilt too, a marker keeps them as ``stale`` until a 
 and a file gone from landing (a reload that writes fewer ``LOAD`` files) keeps a marker with ``deleted`` until
 its days are rebuilt; the sensor asks for those days (``days_to_rebuild``).
 
-Files in a table's folder whose names DMS would not write (``notes.txt``, a ``.json`` sidecar) are left alone
-and reported (``CdcRawResult.unrecognised``), so they neither block the table nor vanish unseen.
+Files in a table's folder whose names DMS would not write (``notes.txt``, a ``.json`` file) are left alone
+and reported (``CdcRawResult.unrecognised``), so they neither block the table nor vanish unseen. The sidecar
+our capture writes next to each CSV file (``_<file>.not-carried.json``, see ``dms_format``) is part of that
+file: read with it, neither a landing file of its own nor a stray one.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ from lake_assets.sources.cdc.dms_format import (
     DmsFormatError,
     in_landing_order,
     is_dms_name,
+    is_not_carried_name,
     parse_dms_file,
     parse_key,
+    read_not_carried,
     table_prefix,
 )
 from lake_assets.sources.cdc.dms_format import _first_record as first_csv_record
@@ -267,8 +271,11 @@ def read_landing_file(
     store: ObjectStore, spec: CdcTableSpec, key: str, size: int, mtime: float
 ) -> LandingFile:
     data = store.get_bytes(key)
+    not_carried = read_not_carried(store, key)  # after the file: the writer puts the sidecar first
     try:
-        rows = parse_dms_file(key, data, spec.columns, timestamp_column=spec.timestamp_column)
+        rows = parse_dms_file(
+            key, data, spec.columns, timestamp_column=spec.timestamp_column, not_carried=not_carried
+        )
     except (DmsFormatError, ValueError, pa.ArrowInvalid) as exc:
         raise CdcRawError(
             f"landing file {store.uri(key)} cannot be read as DMS output: {exc}. Nothing was published for "
@@ -320,7 +327,10 @@ class TableLanding:
 
 
 def list_landing(store: ObjectStore, spec: CdcTableSpec, name_prefix: str = "") -> TableLanding:
-    """The table's landing files, split into DMS files and the rest (which raw leaves alone)."""
+    """The table's landing files, split into DMS files and the rest (which raw leaves alone).
+
+    Sidecars of CSV files (``_<file>.not-carried.json``) are in neither: they are read with their file.
+    """
     prefix = table_prefix(spec.source, spec.schema, spec.table)
     files: dict[str, ObjectInfo] = {}
     unrecognised: list[str] = []
@@ -328,6 +338,8 @@ def list_landing(store: ObjectStore, spec: CdcTableSpec, name_prefix: str = "") 
         name = info.key[len(prefix) :]
         if not name or name.endswith("/"):
             continue  # an S3 "folder" placeholder, not a file
+        if is_not_carried_name(name):
+            continue
         if "/" not in name and is_dms_name(name):
             files[info.key] = info
         else:

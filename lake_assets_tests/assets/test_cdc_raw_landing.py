@@ -6,8 +6,10 @@ run, as the daemon would. No Spark: the merge is not part of these tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -19,10 +21,15 @@ import pytest
 from lake_assets.assets.cdc import LANDING_NAMES, build_raw_cdc_asset
 from lake_assets.sensors.cdc import build_cdc_sensor
 from lake_assets.sources.cdc.dms_format import (
+    UNCHANGED,
     ChangeRow,
     DmsOptions,
     format_lsn_position,
+    in_landing_order,
+    is_not_carried_name,
+    not_carried_key,
     parse_dms_file,
+    read_dms_file,
     write_changes,
     write_full_load,
 )
@@ -67,10 +74,11 @@ def raw_rows(root: Path) -> list[tuple[str, str, str]]:
 
 
 def landing_rows(root: Path) -> list[tuple[str, str, str]]:
-    """The same triples parsed straight from the landing files: what raw must hold."""
+    """The same triples parsed straight from the landing files (with their sidecars): what raw must hold."""
     rows = []
-    for path in (root / LANDING).iterdir():
-        for row in parse_dms_file(f"{LANDING}/{path.name}", path.read_bytes()):
+    store = LocalObjectStore(root)
+    for key in in_landing_order(store.list_keys(f"{LANDING}/")):
+        for row in read_dms_file(store, key):
             assert row.commit_ts is not None
             rows.append((row.commit_ts.date().isoformat(), row.position, str(row.values["order_id"])))
     return sorted(rows)
@@ -263,3 +271,88 @@ def test_a_reload_on_another_day_with_fewer_files_leaves_only_the_new_load_in_ra
     assert all(m["stale"] == [] for m in markers.values())
     # Nothing new: the next tick asks for nothing.
     assert evaluate(lake_root, tick.cursor).run_requests == []
+
+
+# ------------------------------------------------------------------------------------------ sidecars
+
+
+class Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_csv_sidecars_are_neither_strays_nor_landing_files_and_carry_the_text_unchanged_as_data(
+    lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture's CSV files with their sidecars, and one stray: the sensor and raw name only the stray,
+    and raw holds the text ``<unchanged>`` as a value and the value not carried as ``_unchanged``."""
+    store = LocalObjectStore(lake_root)
+    load = load_rows(DAY1, range(1, 3), 100)
+    load[0].values["note"] = "<unchanged>"
+    [load_key] = write_full_load(store, "sales", "sales", "orders", COLUMNS, load)
+    values = {"order_id": "1", "customer": "c1", "amount": "9.00"}
+    update = [
+        ChangeRow(
+            "U", DAY1 + dt.timedelta(hours=1), format_lsn_position(200, 1), {**values, "note": UNCHANGED}
+        ),
+        ChangeRow(
+            "U", DAY1 + dt.timedelta(hours=1), format_lsn_position(200, 2), {**values, "note": "<unchanged>"}
+        ),
+    ]
+    change_key = write_changes(store, "sales", "sales", "orders", COLUMNS, update)
+    stray = f"{LANDING}/notes.txt"
+    store.put_bytes(stray, b"a stray\n")
+    sidecars = {not_carried_key(load_key), not_carried_key(change_key)}
+    assert all(store.exists(k) for k in sidecars)
+
+    # The sensor's listing skips "_" names; the sensor must not take a sidecar for a stray even if listed.
+    import lake_assets.sensors.cdc as sensor_module
+
+    real = sensor_module.find_new_files
+
+    def with_sidecars(store_, cursor, prefix, **kwargs):  # noqa: ANN001, ANN202
+        found = real(store_, cursor, prefix, **kwargs)
+        extra = [i for i in store_.list(prefix) if is_not_carried_name(i.key.rsplit("/", 1)[-1])]
+        return dataclasses.replace(found, objects=found.objects + extra)
+
+    monkeypatch.setattr(sensor_module, "find_new_files", with_sidecars)
+    assert SENSOR is not None
+    context = dg.build_sensor_context(resources={"lake": lake_resource(lake_root)})
+    warnings = Warnings()
+    context.log.addHandler(warnings)
+    tick = SENSOR(context)
+    [message] = [m for m in warnings.messages if "not DMS file names" in m]
+    assert stray in message and not any(k in message for k in sidecars)
+    assert len(warnings.messages) == 1, warnings.messages
+    assert {r.partition_key for r in tick.run_requests} == {DAY1.date().isoformat()}
+    [request] = tick.run_requests
+    assert request.tags["lake/landing_objects"] == "2"  # the two CSV files, not their sidecars
+
+    result = materialize(lake_root, DAY1.date().isoformat())
+    assert result.success, failure_text(result)
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["unrecognised_landing_objects"].value == [stray]
+    assert raw_files(lake_root) == {
+        f"dt={DAY1.date()}": {"LOAD00000001.avro", change_key.rsplit("/", 1)[1][:-4] + ".avro"}
+    }
+    store.delete(stray)
+    assert raw_rows(lake_root) == landing_rows(lake_root)
+    records = []
+    for path in sorted((lake_root / "raw" / "cdc" / "sales" / "orders").glob("dt=*/*.avro")):
+        with open(path, "rb") as handle:
+            records += [(r["Op"], r["order_id"], r["note"], r["_unchanged"]) for r in fastavro.reader(handle)]
+    expected = [
+        ("I", "1", "<unchanged>", None),  # the text, as a value
+        ("I", "2", "", None),
+        ("U", "1", None, ["note"]),  # not carried
+        ("U", "1", "<unchanged>", None),  # the text again, in an update
+    ]
+    assert sorted(records, key=repr) == sorted(expected, key=repr)
+    index = lake_root / "_system" / "index" / "cdc" / "sales" / "orders"
+    assert sorted(p.name for p in index.iterdir()) == sorted(
+        [f"{load_key.rsplit('/', 1)[1]}.json", f"{change_key.rsplit('/', 1)[1]}.json"]
+    )

@@ -13,19 +13,31 @@ CSV conventions: fields are quoted only when needed; NULL is an unquoted ``csvNu
 so an empty string is written quoted (``""``) to stay distinct. Parquet: data columns typed, ``Op``, the
 timestamp and the sequence as strings, as DMS writes them.
 
-A value the log did not carry (PostgreSQL's unchanged TOASTed column) is ``csvNoSupValue`` in CSV. Parquet has
-no such setting in DMS, and a typed column cannot hold a marker, so our Parquet files list those cells in the
-file's key-value metadata (``lake_cdc_not_carried``: column -> row numbers); the cells themselves hold the
-``csvNoSupValue`` text in string columns (visible to any reader) and NULL in typed ones. The list, not the
-text, is what the parser trusts; DMS's own files have no list and parse as before. Metadata rather than an
-extra column, because the raw layer takes every column but ``Op``, the timestamp and ``AR_H_CHANGE_SEQ`` as a
-table column.
+A value the log did not carry (PostgreSQL's unchanged TOASTed column) is marked out of band, so no source
+value can be taken for the mark. DMS writes it in CSV as the ``csvNoSupValue`` text, which a real value with
+that text cannot be told from: that ambiguity is DMS's own, and a CSV file without our sidecar (one DMS
+wrote) is still read that way. Each CSV file our capture writes comes with a sidecar object
+``_<file>.not-carried.json`` in its folder (``not_carried_key``), written before the file and always, even
+when it lists nothing: ``{"csv_sha256": <of the CSV's bytes>, "not_carried": {column: [row numbers]}}``. With
+a sidecar every CSV cell is data and only the cells it lists are not carried (they still hold the
+``csvNoSupValue`` text: what a reader without the sidecar sees). The ``_`` prefix keeps it out of readers that
+take every file of a folder as data (Spark and Athena skip ``_`` and ``.`` names, as does the landing
+sensor's listing); the checksum ties it to one version of its file, so a sidecar left by an interrupted
+rewrite, or next to a file it was not written for, is an error rather than a wrong answer.
+
+Parquet has no ``csvNoSupValue`` in DMS, and a typed column cannot hold a marker, so our Parquet files list
+those cells in the file's key-value metadata (``lake_cdc_not_carried``: column -> row numbers); the cells
+themselves hold the ``csvNoSupValue`` text in string columns (visible to any reader) and NULL in typed ones.
+The list, not the text, is what the parser trusts; DMS's own files have no list and parse as before. Metadata
+rather than an extra column, because the raw layer takes every column but ``Op``, the timestamp and
+``AR_H_CHANGE_SEQ`` as a table column.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -44,6 +56,7 @@ OPS = frozenset({"I", "U", "D"})
 OP_COLUMN = "Op"
 POSITION_COLUMN = "AR_H_CHANGE_SEQ"
 NOT_CARRIED_KEY = "lake_cdc_not_carried"  # Parquet key-value metadata: JSON {column: [row numbers, 0-based]}
+NOT_CARRIED_SUFFIX = ".not-carried.json"  # CSV: the sidecar _<file>.not-carried.json (see the module doc)
 DEFAULT_TIMESTAMP_COLUMN = "dms_commit_ts"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 FORMATS = ("csv", "parquet")
@@ -135,6 +148,21 @@ def is_dms_name(name: str) -> bool:
     return bool(_LOAD_NAME.match(name) or _CDC_NAME.match(name))
 
 
+def not_carried_key(key: str) -> str:
+    """The sidecar of a CSV data file: ``<folder>/_<file>.not-carried.json``."""
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/_{name}{NOT_CARRIED_SUFFIX}" if folder else f"_{name}{NOT_CARRIED_SUFFIX}"
+
+
+def is_not_carried_name(name: str) -> bool:
+    """A sidecar's name (``_`` + a DMS CSV file name + ``.not-carried.json``): part of its CSV file, neither a
+    data file nor a stray one."""
+    if not (name.startswith("_") and name.endswith(NOT_CARRIED_SUFFIX)):
+        return False
+    data_name = name[1 : -len(NOT_CARRIED_SUFFIX)]
+    return is_dms_name(data_name) and data_name.endswith(".csv")
+
+
 def parse_key(key: str) -> DmsKey:
     """Splits ``landing/cdc/<source>/<schema>/<table>/<file>``; refuses names DMS would not write."""
     parts = key.split("/")
@@ -152,8 +180,12 @@ def parse_key(key: str) -> DmsKey:
 
 
 def in_landing_order(keys: Iterable[str]) -> list[str]:
-    """Full-load files first (by counter), then change files by time: the order DMS wrote them in."""
-    return sorted(keys, key=lambda k: (not parse_key(k).full_load, parse_key(k).name))
+    """Full-load files first (by counter), then change files by time: the order DMS wrote them in.
+
+    Sidecars (``not_carried_key``) in ``keys`` are left out: they belong to their CSV files.
+    """
+    data = [k for k in keys if not is_not_carried_name(k.rsplit("/", 1)[-1])]
+    return sorted(data, key=lambda k: (not parse_key(k).full_load, parse_key(k).name))
 
 
 def format_lsn_position(lsn: int, seq: int) -> str:
@@ -226,15 +258,38 @@ def _records(
         yield record
 
 
+def _not_carried(names: Sequence[str], records: Sequence[list[Any]]) -> dict[str, list[int]]:
+    """Column -> row numbers (0-based) of the cells the log did not carry, in column order."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        missing = [n for n, r in enumerate(records) if r[i] is UNCHANGED]
+        if missing:
+            out[name] = missing
+    return out
+
+
+def _csv_bytes(names: Sequence[str], records: Sequence[list[Any]], options: DmsOptions) -> bytes:
+    out: list[str] = []
+    if options.add_column_name:
+        out.append(",".join(_csv_field(n, options) for n in names))
+    for record in records:
+        out.append(",".join(_csv_field(v, options) for v in record))
+    return ("\n".join(out) + "\n").encode() if out else b""
+
+
 def encode_csv(
     columns: Sequence[str], rows: Iterable[ChangeRow], options: DmsOptions, with_op: bool
 ) -> bytes:
-    out: list[str] = []
-    if options.add_column_name:
-        out.append(",".join(_csv_field(n, options) for n in _layout(columns, options, with_op)))
-    for record in _records(columns, rows, options, with_op):
-        out.append(",".join(_csv_field(v, options) for v in record))
-    return ("\n".join(out) + "\n").encode() if out else b""
+    """The CSV file alone: a cell not carried is the ``csvNoSupValue`` text (``encode_files`` adds the
+    sidecar that tells it from data)."""
+    records = list(_records(columns, rows, options, with_op))
+    return _csv_bytes(_layout(columns, options, with_op), records, options)
+
+
+def encode_not_carried(data: bytes, not_carried: Mapping[str, Sequence[int]]) -> bytes:
+    """A CSV file's sidecar: its checksum and the cells the log did not carry (maybe none)."""
+    body = {"csv_sha256": hashlib.sha256(data).hexdigest(), "not_carried": dict(not_carried)}
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
 def _arrow_column(values: list[Any], typ: pa.DataType) -> pa.Array:
@@ -266,14 +321,12 @@ def encode_parquet(
     records = list(_records(columns, rows, options, with_op))
     types = dict(column_types or {})
     arrays = []
-    not_carried: dict[str, list[int]] = {}
+    not_carried = _not_carried(names, records)
     for i, name in enumerate(names):
         is_data = name in columns and not (i == 0 and with_op)
         typ = types.get(name, pa.string()) if is_data else pa.string()
         values = [r[i] for r in records]
-        missing = [n for n, v in enumerate(values) if v is UNCHANGED]
-        if missing:
-            not_carried[name] = missing
+        if name in not_carried:
             # The marker text shows a reader of the file what CSV would show; typed columns can only say NULL.
             shown = options.csv_nosup_value if typ == pa.string() else None
             values = [shown if v is UNCHANGED else v for v in values]
@@ -295,9 +348,35 @@ def encode(
     with_op: bool,
     column_types: Mapping[str, pa.DataType] | None = None,
 ) -> bytes:
+    return encode_files(columns, rows, options, with_op, column_types)[0]
+
+
+def encode_files(
+    columns: Sequence[str],
+    rows: Iterable[ChangeRow],
+    options: DmsOptions,
+    with_op: bool,
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> tuple[bytes, bytes | None]:
+    """The data file and, for CSV, its sidecar (``encode_not_carried``); Parquet keeps the list inside."""
     if options.data_format == "parquet":
-        return encode_parquet(columns, rows, options, with_op, column_types)
-    return encode_csv(columns, rows, options, with_op)
+        return encode_parquet(columns, rows, options, with_op, column_types), None
+    names = _layout(columns, options, with_op)
+    records = list(_records(columns, rows, options, with_op))
+    data = _csv_bytes(names, records, options)
+    return data, encode_not_carried(data, _not_carried(names, records))
+
+
+def _put(store: ObjectStore, key: str, data: bytes, sidecar: bytes | None) -> None:
+    """The sidecar first, so a reader that finds the CSV finds its sidecar too."""
+    if sidecar is not None:
+        store.put_bytes(not_carried_key(key), sidecar)
+    store.put_bytes(key, data)
+
+
+def _stored_sidecar(store: ObjectStore, key: str) -> bytes | None:
+    sidecar = not_carried_key(key)
+    return store.get_bytes(sidecar) if store.exists(sidecar) else None
 
 
 def write_full_load(
@@ -321,8 +400,8 @@ def write_full_load(
 
     def flush() -> None:
         key = prefix + load_file_name(len(keys) + 1, options.data_format)
-        data = encode(columns, chunk, options, options.include_op_for_full_load, column_types)
-        store.put_bytes(key, data)
+        data, sidecar = encode_files(columns, chunk, options, options.include_op_for_full_load, column_types)
+        _put(store, key, data, sidecar)
         keys.append(key)
         chunk.clear()
 
@@ -332,8 +411,13 @@ def write_full_load(
             flush()
     if chunk or not keys:
         flush()
+    # Old files before their sidecars, so no reader finds a CSV of ours without its sidecar.
     for old in store.list_keys(prefix + "LOAD"):
         if old not in keys:
+            store.delete(old)
+    kept = {not_carried_key(k) for k in keys}
+    for old in store.list_keys(prefix + "_LOAD"):
+        if old not in kept and is_not_carried_name(old[len(prefix) :]):
             store.delete(old)
     return keys
 
@@ -351,18 +435,20 @@ def write_changes(
     """Writes one change file named by the first row's commit time; returns its key.
 
     The name comes from the data, so re-delivering the same batch rewrites the same object with the same
-    bytes. When another file already holds that name with different content, the name moves on by one
-    millisecond until it is free: two batches never overwrite each other.
+    bytes. When another file already holds that name with different content (or a different sidecar), the
+    name moves on by one millisecond until it is free: two batches never overwrite each other.
     """
     if not rows:
         raise ValueError("write_changes needs at least one row")
-    data = encode(columns, rows, options, True, column_types)
+    data, sidecar = encode_files(columns, rows, options, True, column_types)
     prefix = table_prefix(source, schema, table)
     when = rows[0].commit_ts or dt.datetime(1970, 1, 1)
     while True:
         key = prefix + cdc_file_name(when, options.data_format)
-        if not store.exists(key) or store.get_bytes(key) == data:
-            store.put_bytes(key, data)
+        if not store.exists(key) or (
+            store.get_bytes(key) == data and _stored_sidecar(store, key) in (None, sidecar)
+        ):
+            _put(store, key, data, sidecar)
             return key
         when += dt.timedelta(milliseconds=1)
 
@@ -398,6 +484,25 @@ def _read_csv(data: bytes, width: int, null_value: str) -> list[list[Any]]:
     return [list(r) for r in zip(*columns, strict=True)]
 
 
+def _listed_cells(
+    where: str, listed: Any, names: Sequence[str], num_rows: int, system_columns: Sequence[str | None]
+) -> Iterator[tuple[str, int]]:
+    """(column, row) of each cell in a list of values not carried (``where`` names the list in errors)."""
+    if not isinstance(listed, dict):
+        raise DmsFormatError(f"{where} must map column names to row numbers")
+    for column, rows in listed.items():
+        if column not in names or column in system_columns:
+            raise DmsFormatError(f"{where} names {column!r}, which is not a data column of the file")
+        if not isinstance(rows, list) or not all(
+            isinstance(r, int) and not isinstance(r, bool) and 0 <= r < num_rows for r in rows
+        ):
+            raise DmsFormatError(
+                f"{where} for {column!r} must list row numbers 0..{num_rows - 1} of the file"
+            )
+        for row in rows:
+            yield column, row
+
+
 def _not_carried_cells(
     key: str, table: pa.Table, system_columns: Sequence[str | None]
 ) -> Iterator[tuple[str, int]]:
@@ -409,22 +514,28 @@ def _not_carried_cells(
         listed = json.loads(text)
     except ValueError as exc:
         raise DmsFormatError(f"{key}: metadata {NOT_CARRIED_KEY} is not JSON ({exc})") from None
-    if not isinstance(listed, dict):
-        raise DmsFormatError(f"{key}: metadata {NOT_CARRIED_KEY} must map column names to row numbers")
-    for column, rows in listed.items():
-        if column not in table.column_names or column in system_columns:
-            raise DmsFormatError(
-                f"{key}: metadata {NOT_CARRIED_KEY} names {column!r}, which is not a data column of the file"
-            )
-        if not isinstance(rows, list) or not all(
-            isinstance(r, int) and not isinstance(r, bool) and 0 <= r < table.num_rows for r in rows
-        ):
-            raise DmsFormatError(
-                f"{key}: metadata {NOT_CARRIED_KEY} for {column!r} must list row numbers "
-                f"0..{table.num_rows - 1} of the file"
-            )
-        for row in rows:
-            yield column, row
+    where = f"{key}: metadata {NOT_CARRIED_KEY}"
+    yield from _listed_cells(where, listed, table.column_names, table.num_rows, system_columns)
+
+
+def _sidecar_list(key: str, data: bytes, sidecar: bytes) -> tuple[str, Any]:
+    """The sidecar's list of cells not carried (checked later against the file's columns and rows), and the
+    name to give it in errors; refuses a sidecar that is not JSON or was not written for these bytes."""
+    where = f"{key}: sidecar {not_carried_key(key)}"
+    try:
+        body = json.loads(sidecar)
+    except ValueError as exc:
+        raise DmsFormatError(f"{where} is not JSON ({exc})") from None
+    if not isinstance(body, dict) or set(body) != {"csv_sha256", "not_carried"}:
+        raise DmsFormatError(f'{where} must be {{"csv_sha256": ..., "not_carried": {{column: [rows]}}}}')
+    if body["csv_sha256"] != hashlib.sha256(data).hexdigest():
+        raise DmsFormatError(
+            f"{where} was written for other content of the file (its csv_sha256 differs): the file changed "
+            "after its sidecar (being rewritten now, an interrupted rewrite, or edited by hand). Re-run once "
+            "the writer is done; if it persists, land the file again, or delete the sidecar to read the file "
+            "as DMS writes it (then the text <unchanged> means a value the log did not carry)"
+        )
+    return where, body["not_carried"]
 
 
 def parse_dms_file(
@@ -437,6 +548,7 @@ def parse_dms_file(
     position_column: str = POSITION_COLUMN,
     null_value: str = "",
     nosup_value: str = "<unchanged>",
+    not_carried: bytes | None = None,
 ) -> list[ChangeRow]:
     """Reads a DMS landing file, CSV (with or without header) or Parquet, into ChangeRows.
 
@@ -446,10 +558,14 @@ def parse_dms_file(
     line: the first record is a header when it names ``Op`` first or holds every name of ``columns``. Rows
     without a sequence column get one from the file name and row number, which still sorts full loads before
     changes and makes the same file delivered twice collapse in the merge. A value the log did not carry is
-    ``UNCHANGED``: in CSV the ``nosup_value`` text, in Parquet a cell listed under ``NOT_CARRIED_KEY``.
+    ``UNCHANGED``: in Parquet a cell listed under ``NOT_CARRIED_KEY``; in CSV with ``not_carried`` (the
+    sidecar's bytes, ``read_not_carried``) a cell the sidecar lists, every other cell being data; in CSV
+    without one (as DMS writes it) the ``nosup_value`` text.
     """
     meta = parse_key(key)
     stem = _sort_stem(meta)
+    if not_carried is not None and meta.data_format != "csv":
+        raise DmsFormatError(f"{key}: a sidecar {not_carried_key(key)} belongs to CSV files only")
     if meta.data_format == "parquet":
         table = pq.read_table(io.BytesIO(data))
         names = table.column_names
@@ -457,8 +573,11 @@ def parse_dms_file(
         for column, row in _not_carried_cells(key, table, (OP_COLUMN, timestamp_column, position_column)):
             records[row][names.index(column)] = UNCHANGED
     else:
+        listed = None if not_carried is None else _sidecar_list(key, data, not_carried)
         first = _first_record(data)
         if not first:
+            if listed is not None:
+                list(_listed_cells(*listed, [], 0, ()))  # an empty file lists nothing
             return []
         if header is None:
             header = first[0] == OP_COLUMN or columns is None or set(columns) <= set(first)
@@ -478,7 +597,11 @@ def parse_dms_file(
                     f"[+ Op] [+ {timestamp_column}]"
                 )
             names = ([OP_COLUMN] if has_op else []) + ([timestamp_column] if has_ts else []) + list(columns)
-        if nosup_value:
+        if listed is not None:
+            system = (OP_COLUMN, timestamp_column, position_column)
+            for column, row in _listed_cells(*listed, names, len(records), system):
+                records[row][names.index(column)] = UNCHANGED
+        elif nosup_value:  # DMS's own convention: the text cannot be told from a value with that text
             records = [[UNCHANGED if v == nosup_value else v for v in r] for r in records]
     if len(set(names)) != len(names):
         raise DmsFormatError(f"{key}: duplicate column names {names}")
@@ -505,6 +628,23 @@ def parse_dms_file(
             position = f"{stem}:{n:010d}"
         rows.append(ChangeRow(op, commit_ts, str(position), {names[i]: record[i] for i in data_idx}))
     return rows
+
+
+def read_not_carried(store: ObjectStore, key: str) -> bytes | None:
+    """The sidecar of the CSV file at ``key``, or None (DMS's own files, Parquet files).
+
+    Read after the file: the writer puts the sidecar first, so a file that is there has its sidecar.
+    """
+    if parse_key(key).data_format != "csv":
+        return None
+    sidecar = not_carried_key(key)
+    return store.get_bytes(sidecar) if store.exists(sidecar) else None
+
+
+def read_dms_file(store: ObjectStore, key: str, *args: Any, **kwargs: Any) -> list[ChangeRow]:
+    """``parse_dms_file`` of the object at ``key`` with its sidecar, when it has one."""
+    data = store.get_bytes(key)
+    return parse_dms_file(key, data, *args, not_carried=read_not_carried(store, key), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------- merge

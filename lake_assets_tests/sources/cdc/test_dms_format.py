@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,9 +22,14 @@ from lake_assets.sources.cdc.dms_format import (
     cdc_file_name,
     current_state,
     in_landing_order,
+    is_dms_name,
+    is_not_carried_name,
     load_file_name,
+    not_carried_key,
     parse_dms_file,
     parse_key,
+    read_dms_file,
+    read_not_carried,
     table_prefix,
     write_changes,
     write_full_load,
@@ -96,8 +104,13 @@ def test_full_load_without_op_and_split_into_hex_counted_files(local_store: Loca
         r for k in keys for r in parse_dms_file(k, local_store.get_bytes(k), [*COLUMNS, "AR_H_CHANGE_SEQ"])
     ]
     assert parsed == rows
-    # A smaller reload leaves no stale LOAD file behind.
+    # A smaller reload leaves no stale LOAD file (nor a stale sidecar) behind.
     keys = write_full_load(local_store, "src", "public", "t", COLUMNS, rows[:1], options)
+    assert local_store.list_keys("landing/cdc/src/public/t/") == [*keys, not_carried_key(keys[0])]
+    # A reload to Parquet leaves no CSV sidecar behind: Parquet keeps its list inside the file.
+    keys = write_full_load(
+        local_store, "src", "public", "t", COLUMNS, rows[:1], DmsOptions(data_format="parquet")
+    )
     assert local_store.list_keys("landing/cdc/src/public/t/") == keys
 
 
@@ -186,7 +199,9 @@ def test_change_file_names_never_overwrite_another_batch(local_store: LocalObjec
     again = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[:1])  # re-delivery: same object
     other = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[1:2])  # same millisecond, new data
     assert first == again and other.endswith("20261124-221530124.csv")
-    assert len(local_store.list_keys("landing/cdc/src/")) == 2
+    listed = local_store.list_keys("landing/cdc/src/")
+    assert in_landing_order(listed) == [first, other]
+    assert sorted(listed) == sorted([first, other, not_carried_key(first), not_carried_key(other)])
 
 
 def test_merge_ignores_redelivery_and_arrival_order() -> None:
@@ -319,3 +334,137 @@ def test_dms_parquet_text_that_looks_like_the_marker_is_a_value(local_store: Loc
         {"id": 7, "note": None, "qty": 3},
     ]
     assert current_state(rows, ["id"]) == {(7,): {"id": 7, "note": None, "qty": 3}}
+
+
+# ------------------------------------------------------------------------------ CSV: values not carried
+
+
+def _rows_with_marker_text() -> list[ChangeRow]:
+    """The text ``<unchanged>`` as a value (in a load and in an update) and a value the log did not carry."""
+    return [
+        ChangeRow("I", TS, "0001", {"id": "1", "name": "<unchanged>", "note": "long text"}),
+        ChangeRow("U", TS, "0002", {"id": "1", "name": "a", "note": UNCHANGED}),
+        ChangeRow("U", TS, "0003", {"id": "1", "name": "<unchanged>", "note": None}),
+    ]
+
+
+def test_sidecar_names_belong_to_their_csv_files() -> None:
+    key = "landing/cdc/src/s/t/20261124-221530123.csv"
+    sidecar = not_carried_key(key)
+    assert sidecar == "landing/cdc/src/s/t/_20261124-221530123.csv.not-carried.json"
+    assert is_not_carried_name(sidecar.rsplit("/", 1)[1]) and not is_dms_name(sidecar.rsplit("/", 1)[1])
+    assert is_not_carried_name("_LOAD00000001.csv.not-carried.json")
+    for name in ("_LOAD00000001.parquet.not-carried.json", "_notes.csv.not-carried.json", "LOAD00000001.csv"):
+        assert not is_not_carried_name(name)
+    assert in_landing_order([sidecar, key]) == [key]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_text_like_the_marker_is_data_when_the_sidecar_lists_what_was_not_carried(
+    local_store: LocalObjectStore, header: bool
+) -> None:
+    options = DmsOptions(add_column_name=header)
+    columns = None if header else [*COLUMNS, "AR_H_CHANGE_SEQ"]
+    rows = _rows_with_marker_text()
+    key = write_changes(local_store, "src", "s", "t", COLUMNS, rows, options)
+    data = local_store.get_bytes(key)
+    sidecar = local_store.get_bytes(not_carried_key(key))
+    assert json.loads(sidecar) == {
+        "csv_sha256": hashlib.sha256(data).hexdigest(),
+        "not_carried": {"note": [1]},
+    }
+    assert read_dms_file(local_store, key, columns) == rows
+    assert current_state(read_dms_file(local_store, key, columns), ["id"]) == {
+        ("1",): {"id": "1", "name": "<unchanged>", "note": None}
+    }
+    assert current_state(read_dms_file(local_store, key, columns)[:2], ["id"]) == {
+        ("1",): {"id": "1", "name": "a", "note": "long text"}
+    }
+    # Without the sidecar the file reads as DMS's own would: the text cannot be told from the mark.
+    as_dms = parse_dms_file(key, data, columns)
+    assert as_dms[0].values["name"] is UNCHANGED and as_dms[1].values["note"] is UNCHANGED
+
+
+def test_csv_sidecar_is_written_before_its_file_and_always(local_store: LocalObjectStore) -> None:
+    puts: list[str] = []
+
+    class Recording(LocalObjectStore):
+        def put_bytes(self, key: str, data: bytes) -> None:
+            puts.append(key.rsplit("/", 1)[1])
+            super().put_bytes(key, data)
+
+    store = Recording(local_store.root)
+    load = write_full_load(store, "src", "s", "t", COLUMNS, _rows()[:1])
+    change = write_changes(store, "src", "s", "t", COLUMNS, _rows()[1:2])
+    assert puts == [
+        "_LOAD00000001.csv.not-carried.json",
+        "LOAD00000001.csv",
+        "_20261124-221530123.csv.not-carried.json",
+        "20261124-221530123.csv",
+    ]
+    for key in (*load, change):  # nothing was not carried: the sidecar says so, so every cell is data
+        assert json.loads(read_not_carried(store, key))["not_carried"] == {}
+
+
+def test_dms_csv_without_a_sidecar_reads_its_marker_text_as_not_carried(
+    local_store: LocalObjectStore,
+) -> None:
+    key = "landing/cdc/dms/s/t/20261124-221530123.csv"
+    local_store.put_bytes(
+        key,
+        b"Op,dms_commit_ts,id,note,AR_H_CHANGE_SEQ\n"
+        b"I,2026-11-24 22:15:30.000001,1,long text,0001\n"
+        b"U,2026-11-24 22:15:30.000002,1,<unchanged>,0002\n",
+    )
+    assert read_not_carried(local_store, key) is None
+    rows = read_dms_file(local_store, key)
+    assert rows[1].values == {"id": "1", "note": UNCHANGED}
+    assert current_state(rows, ["id"]) == {("1",): {"id": "1", "note": "long text"}}
+
+
+def test_a_change_file_name_whose_sidecar_differs_is_not_reused(local_store: LocalObjectStore) -> None:
+    first = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[:1])
+    local_store.put_bytes(not_carried_key(first), b'{"csv_sha256":"0","not_carried":{"note":[0]}}\n')
+    again = write_changes(local_store, "src", "s", "t", COLUMNS, _rows()[:1])
+    assert again.endswith("20261124-221530124.csv") and again != first
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        (b"not json", "is not JSON"),
+        (b'{"not_carried": {}}', 'must be {"csv_sha256": ..., "not_carried": {column: [rows]}}'),
+        (b'{"csv_sha256": "00", "not_carried": {}}', "was written for other content of the file"),
+        (b'{"csv_sha256": "SHA", "not_carried": ["note"]}', "must map column names to row numbers"),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {"price": [0]}}',
+            "names 'price', which is not a data column",
+        ),
+        (b'{"csv_sha256": "SHA", "not_carried": {"Op": [0]}}', "names 'Op', which is not a data column"),
+        (b'{"csv_sha256": "SHA", "not_carried": {"note": [1]}}', r"for 'note' must list row numbers 0\.\.0"),
+        (b'{"csv_sha256": "SHA", "not_carried": {"note": [-1]}}', r"for 'note' must list row numbers 0\.\.0"),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {"note": ["0"]}}',
+            r"for 'note' must list row numbers 0\.\.0",
+        ),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {"note": [true]}}',
+            r"for 'note' must list row numbers 0\.\.0",
+        ),
+    ],
+)
+def test_csv_sidecar_content_is_checked(local_store: LocalObjectStore, sidecar: bytes, message: str) -> None:
+    key = write_changes(local_store, "src", "s", "t", ["id", "note"], [ChangeRow("U", TS, "1", {"id": "1"})])
+    data = local_store.get_bytes(key)
+    local_store.put_bytes(
+        not_carried_key(key), sidecar.replace(b"SHA", hashlib.sha256(data).hexdigest().encode())
+    )
+    where = re.escape(f"{key}: sidecar {not_carried_key(key)} ")
+    with pytest.raises(DmsFormatError, match=where + message.replace("{", r"\{").replace("[", r"\[")):
+        read_dms_file(local_store, key)
+
+
+def test_a_sidecar_belongs_to_csv_files_only() -> None:
+    key = "landing/cdc/src/s/t/20261124-221530123.parquet"
+    with pytest.raises(DmsFormatError, match="belongs to CSV files only"):
+        parse_dms_file(key, b"", not_carried=b"{}")

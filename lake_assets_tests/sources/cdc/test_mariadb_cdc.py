@@ -6,16 +6,21 @@ equal the table as MariaDB shows it (``SELECT CAST(col AS CHAR)``).
 
 from __future__ import annotations
 
+import json
+
 import pymysql
 import pytest
 
 from lake_assets.sources.cdc import mariadb
 from lake_assets.sources.cdc.dms_format import (
+    UNCHANGED,
     ChangeRow,
     DmsOptions,
     current_state,
     in_landing_order,
+    not_carried_key,
     parse_dms_file,
+    read_dms_file,
 )
 from lake_assets.sources.cdc.mariadb import (
     CdcError,
@@ -37,7 +42,7 @@ SRC = "my"
 
 def landed(store: LocalObjectStore, source: str = SRC) -> list[ChangeRow]:
     keys = in_landing_order(store.list_keys(f"landing/cdc/{source}/"))
-    return [row for key in keys for row in parse_dms_file(key, store.get_bytes(key))]
+    return [row for key in keys for row in read_dms_file(store, key)]
 
 
 def make_table(my: MyTest, rows: int = 3) -> str:
@@ -178,6 +183,28 @@ def test_crash_after_landing_before_storing_position_redelivers_harmlessly(
     assert len(rows) == 3 + 8  # every change landed twice ...
     assert len({r.position for r in rows}) == 3 + 4  # ... under the same positions
     assert current_state(rows, ["id"]) == my.rows(table, ["id"])
+
+
+def test_csv_landing_keeps_the_text_unchanged_as_data(my: MyTest, local_store: LocalObjectStore) -> None:
+    """MariaDB's binlog carries every column (binlog_row_image=FULL): nothing is ever not carried, so the text
+    ``<unchanged>`` (DMS's csvNoSupValue) in a column, through the load and an update, is always data."""
+    table = make_table(my)
+    my.execute(f"UPDATE {table} SET name = '<unchanged>' WHERE id = 1")
+    load = snapshot(my.url, [table], local_store, SRC).files
+    my.execute(
+        f"UPDATE {table} SET amount = 9 WHERE id = 1",
+        f"UPDATE {table} SET name = '<unchanged>' WHERE id = 2",
+        f"INSERT INTO {table} VALUES (4, '<unchanged>', NULL, NULL, 0)",
+    )
+    out = stream(my.url, local_store, SRC)
+    assert out.changes == 3
+    for key in [*load, *out.files]:
+        assert json.loads(local_store.get_bytes(not_carried_key(key)))["not_carried"] == {}
+    rows = landed(local_store)
+    assert not any(v is UNCHANGED for r in rows for v in r.values.values())
+    state = current_state(rows, ["id"])
+    assert state == my.rows(table, ["id"])
+    assert [state[(k,)]["name"] for k in ("1", "2", "4")] == ["<unchanged>"] * 3
 
 
 def test_same_file_twice_and_out_of_order_arrival(my: MyTest, local_store: LocalObjectStore) -> None:

@@ -21,6 +21,7 @@ from lake_assets.sources.cdc.dms_format import (
     in_landing_order,
     parse_dms_file,
     parse_key,
+    read_dms_file,
 )
 from lake_assets.sources.cdc.postgres import (
     CdcError,
@@ -37,7 +38,7 @@ from lake_assets_tests.sources.cdc.conftest import PgTest
 
 def landed(store: LocalObjectStore, source: str = "pg") -> list[ChangeRow]:
     keys = in_landing_order(store.list_keys(f"landing/cdc/{source}/"))
-    return [row for key in keys for row in parse_dms_file(key, store.get_bytes(key))]
+    return [row for key in keys for row in read_dms_file(store, key)]
 
 
 def slot_position(pg: PgTest) -> str:
@@ -329,6 +330,32 @@ def test_parquet_landing_reports_unchanged_toasted_values(pg: PgTest, local_stor
         (str(k[0]),): {c: None if v is None else str(v) for c, v in row.items()} for k, row in state.items()
     }
     assert as_text == pg.rows(table, ["id"])
+
+
+def test_csv_landing_keeps_the_text_unchanged_as_data_and_a_toasted_value_not_carried(
+    pg: PgTest, local_store: LocalObjectStore
+) -> None:
+    """The text ``<unchanged>`` (DMS's csvNoSupValue) in a column, through the load and an update, is data;
+    an unchanged TOASTed value in the same CSV file is still not carried."""
+    table, docs = make_toasted_table(pg)
+    pg.execute(
+        f"ALTER TABLE {table} ADD COLUMN note text", f"UPDATE {table} SET note = '<unchanged>' WHERE id = 1"
+    )
+    snapshot(pg.url, [table], local_store, "pg", slot=pg.name)
+    pg.execute(
+        f"UPDATE {table} SET qty = qty + 1 WHERE id = 1",  # doc not sent; note sent, as the text
+        f"UPDATE {table} SET note = '<unchanged>' WHERE id = 2",  # doc not sent; note set to the text
+    )
+    out = stream(pg.url, pg.name, local_store, "pg")
+    assert len(out.files) == 1 and out.files[0].endswith(".csv")
+    assert [(r.op, r.values) for r in read_dms_file(local_store, out.files[0])] == [
+        ("U", {"id": "1", "doc": UNCHANGED, "qty": "11", "note": "<unchanged>"}),
+        ("U", {"id": "2", "doc": UNCHANGED, "qty": "20", "note": "<unchanged>"}),
+    ]
+    state = current_state(landed(local_store), ["id"])
+    assert state == pg.rows(table, ["id"])
+    assert state[("1",)]["doc"] == docs[1] and state[("1",)]["note"] == "<unchanged>"
+    assert state[("2",)]["doc"] == docs[2] and state[("2",)]["note"] == "<unchanged>"
 
 
 def test_truncate_stops_the_stream_with_a_clear_message(pg: PgTest, local_store: LocalObjectStore) -> None:
