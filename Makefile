@@ -10,6 +10,7 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m lake_assets.transforms.spark_session  # Spark's Iceberg + JDBC jars into ~/.ivy2.5.2
 	touch $@
 
 .PHONY: install demo test dev bench lock

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,9 @@ from typing import Any
 
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
 from lake_assets.storage import ObjectStore, StorageError, open_store
+from lake_assets.tables.catalog import CatalogError
+from lake_assets.tables.errors import TableCommitError
+from lake_assets.tables.specs import TableSpecError
 
 DEMO_HOME = REPO_ROOT / ".dagster_home"
 MODULE = "lake_assets.definitions"
@@ -243,26 +247,17 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     print(
         f"dagster asset materialize (raw -> intermediate -> final, one run): {time.monotonic() - step:.1f} s"
     )
-    # Hand the index cursor to the landing sensor, so `dagster dev` next does not re-run what the demo ran.
-    _dagster(
-        settings,
-        args.dagster_home,
-        "sensor",
-        "cursor",
-        "landing_events_sensor",
-        "-m",
-        MODULE,
-        "--set",
-        cursor,
-    )
     cdc_specs = load_cdc_specs(settings.cdc_tables)
     cdc = _demo_cdc(settings, cdc_specs, args.seed, last_day)
-    _demo_sources(settings, args.seed, args.dagster_home, cdc)
+    cursors = _demo_sources(settings, args.seed, args.dagster_home, cdc)
+    # The sensors take over where the demo stopped: `dagster dev` next picks up new landing objects and does
+    # not re-run what the demo ran.
+    hand_over_sensors(settings, args.dagster_home, {"landing_events_sensor": cursor, **cursors})
     demo_cdc = cdc is not None
-    print(lake_summary(store, cdc_specs))
+    print(lake_summary(store, cdc_specs, _catalog(settings)))
     queries = [
         "SELECT product_id, sum(units) AS units, sum(revenue_cents) / 100.0 AS revenue "
-        "FROM final_shop_daily_product_sales GROUP BY product_id ORDER BY revenue DESC LIMIT 5"
+        "FROM final.shop_daily_product_sales GROUP BY product_id ORDER BY revenue DESC LIMIT 5"
     ]
     if demo_cdc:
         queries.append(
@@ -325,7 +320,9 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.d
     return _DemoRuns(daily, whole, sensor.name, tick.cursor or "", summary)
 
 
-def _demo_sources(settings: LakeSettings, seed: int, home: Path, extra: _DemoRuns | None = None) -> None:
+def _demo_sources(
+    settings: LakeSettings, seed: int, home: Path, extra: _DemoRuns | None = None
+) -> dict[str, str]:
     """Every shipped file and API source: sample inputs land, get indexed, then raw -> intermediate.
 
     Files: one tick of the real files sensor. API: the spec's URL points at the partner, so the pull runs
@@ -376,8 +373,6 @@ def _demo_sources(settings: LakeSettings, seed: int, home: Path, extra: _DemoRun
     materialize(settings, ",".join(sorted(daily)), all_days[0], all_days[-1], home)
     if whole:
         _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", ",".join(sorted(whole)))
-    for name, cursor in cursors.items():
-        _dagster(settings, home, "sensor", "cursor", name, "-m", MODULE, "--set", cursor)
     if extra is not None:
         print(f"{extra.summary} -> sensor -> raw -> current state and history")
     print(
@@ -386,13 +381,96 @@ def _demo_sources(settings: LakeSettings, seed: int, home: Path, extra: _DemoRun
         f"{' and the CDC sample' if extra is not None else ''} -> raw -> intermediate in "
         f"{time.monotonic() - step:.1f} s"
     )
+    return cursors
+
+
+# Dagster's own CLI commands, run in one process so the code location is imported once, not per command.
+_DAGSTER_COMMANDS = """
+import json, sys
+import click
+from dagster._cli import cli
+for args in json.loads(sys.argv[1]):
+    try:
+        cli.main(args=args, standalone_mode=False, auto_envvar_prefix="DAGSTER_CLI")
+    except click.UsageError as exc:
+        if "already running" not in str(exc):
+            raise
+"""
+
+
+def hand_over_sensors(settings: LakeSettings, home: Path, cursors: dict[str, str]) -> None:
+    """Give each landing sensor the demo's cursor and leave it RUNNING.
+
+    ``dagster sensor cursor --set`` stores the sensor's state as STOPPED when it had none, so each is started
+    explicitly afterwards (``dagster sensor start``).
+    """
+    commands = []
+    for name, cursor in cursors.items():
+        commands.append(["sensor", "cursor", name, "-m", MODULE, "--set", cursor])
+        commands.append(["sensor", "start", name, "-m", MODULE])
+    done = subprocess.run(
+        [sys.executable, "-c", _DAGSTER_COMMANDS, json.dumps(commands)],
+        cwd=REPO_ROOT,
+        env=_dagster_env(settings, home),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise CliError(f"handing the cursors to the sensors failed (exit {done.returncode}):\n{tail}")
 
 
 def cmd_query(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import run_sql
     from lake_assets.sources.cdc.specs import load_specs
 
-    print(run_sql(_store(settings), args.sql, load_specs(settings.cdc_tables)))
+    specs = load_specs(settings.cdc_tables)
+    print(run_sql(_store(settings), args.sql, specs, catalog=_catalog(settings), as_of=args.as_of))
+    return 0
+
+
+def _catalog(settings: LakeSettings):  # noqa: ANN202 - a CatalogConfig (imported lazily)
+    from lake_assets.tables.catalog import CatalogConfig
+
+    return CatalogConfig.for_lake(settings.lake_root, settings.catalog_uri)
+
+
+def cmd_catalog_list(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.tables.inspect import list_tables
+
+    catalog = _catalog(settings)
+    entries = list_tables(catalog)
+    print(f"{catalog.describe()}: {len(entries)} table(s)")
+    for entry in entries:
+        print(f"  {entry.identifier}")
+    return 0
+
+
+def cmd_catalog_show(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.tables.inspect import describe_table
+
+    print(describe_table(_catalog(settings), args.table))
+    return 0
+
+
+def cmd_catalog_drop(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.tables.inspect import list_tables
+    from lake_assets.tables.maintenance import drop_tables
+
+    catalog = _catalog(settings)
+    names = [e.identifier for e in list_tables(catalog) if e.identifier.split(".")[0] in args.zone]
+    names += [t for t in args.tables if t not in names]
+    if not names:
+        raise CliError("name the tables to drop (lake catalog list), or --zone intermediate/final")
+    for name in drop_tables(catalog, names):
+        print(f"dropped {name} (its files too); rebuild it from raw with dagster asset materialize")
+    return 0
+
+
+def cmd_catalog_history(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.tables.inspect import table_history
+
+    print(table_history(_catalog(settings), args.table))
     return 0
 
 
@@ -644,8 +722,34 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=cmd_index)
 
     query = sub.add_parser("query", help="SQL over the lake's tables with the embedded engine (DuckDB)")
-    query.add_argument("sql")
+    query.add_argument(
+        "sql", help="tables as on Athena: intermediate.events_page_view, final.shop_daily_funnel"
+    )
+    query.add_argument(
+        "--as-of",
+        default=None,
+        metavar="SNAPSHOT|TIME",
+        help="time travel: a snapshot id (pins its table) or a UTC time like 2026-11-30T08:00:00",
+    )
     query.set_defaults(func=cmd_query)
+
+    catalog = sub.add_parser(
+        "catalog", help="the Iceberg catalog: tables, schemas, snapshots"
+    ).add_subparsers(dest="catalog_command", required=True)
+    catalog.add_parser("list", help="every table, as <database>.<table>").set_defaults(func=cmd_catalog_list)
+    for name, func, text in (
+        ("show", cmd_catalog_show, "schema, partition spec, sort order, current snapshot, files and size"),
+        ("history", cmd_catalog_history, "every snapshot with its operation and row counts"),
+    ):
+        command = catalog.add_parser(name, help=text)
+        command.add_argument("table", help="<database>.<table>, e.g. final.shop_daily_product_sales")
+        command.set_defaults(func=func)
+    drop = catalog.add_parser("drop", help="drop tables and their files, to rebuild them from raw")
+    drop.add_argument("tables", nargs="*", help="<database>.<table> ...")
+    drop.add_argument(
+        "--zone", action="append", default=[], choices=["intermediate", "final"], help="every table of a zone"
+    )
+    drop.set_defaults(func=cmd_catalog_drop)
     return parser
 
 
@@ -654,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.func(args, settings))
-    except (SettingsError, StorageError, CliError) as exc:
+    except (SettingsError, StorageError, CliError, CatalogError, TableSpecError, TableCommitError) as exc:
         print(f"lake: {exc}", file=sys.stderr)
         return 2
 

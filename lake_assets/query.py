@@ -1,7 +1,9 @@
 """Embedded SQL over the lake (DuckDB), and the per-layer summary the demo prints.
 
-Every Parquet table under intermediate/ and final/ becomes a view named ``<zone>_<source>_<table>`` with its
-``dt`` partition column, as Athena would see it through the catalog. The CDC tables (``intermediate/cdc/``)
+Every Iceberg table in the catalog is read through DuckDB's Iceberg extension (``iceberg_scan`` of its current
+metadata, or of an older snapshot with ``--as-of``) under the name Athena gives it, ``<database>.<table>``
+(also ``<database>_<table>``). The Parquet tables not yet in the catalog (file and API sources) become views
+named ``<zone>_<source>_<table>`` with their ``dt`` partition column. The CDC tables (``intermediate/cdc/``)
 become ``intermediate_cdc_<source>_<table>`` and ``..._history`` views that apply the pending versions to
 the compacted buckets: the read rule of ``transforms.cdc.snapshot_current`` / ``snapshot_history`` in SQL
 (the same SQL works as an Athena view over the Glue tables).
@@ -14,21 +16,31 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
+import duckdb_extension_avro
+import duckdb_extension_iceberg
 import fastavro
 
 from lake_assets.assets.cdc_merge import current_prefix, history_prefix, pending_prefix, table_columns
 from lake_assets.sources.cdc.specs import CdcTableSpec, load_specs
 from lake_assets.storage import ObjectStore, StorageError, Zone, parse_partition, zone_prefix
+from lake_assets.tables.catalog import CatalogConfig, CatalogError
+from lake_assets.tables.inspect import TableEntry, list_tables, resolve_as_of
 
 CDC = "cdc"
 
 
-def parquet_tables(store: ObjectStore) -> dict[str, tuple[str, bool]]:
-    """View name -> (table prefix, partitioned by ``dt=``) for every table that has Parquet files."""
+def parquet_tables(store: ObjectStore, iceberg: set[str] = frozenset()) -> dict[str, tuple[str, bool]]:
+    """View name -> (table prefix, partitioned by ``dt=``) for every table that has Parquet files.
+
+    ``iceberg``: the ``<zone>/<table>`` folders of catalog tables, whose files are read through the catalog.
+    """
     tables: dict[str, tuple[str, bool]] = {}
+    shadowed = {prefix.replace("/", "_") for prefix in iceberg}
     for zone in (Zone.INTERMEDIATE, Zone.FINAL):
         for key in store.list_keys(zone_prefix(zone)):
             parts = key.split("/")
+            if "/".join(parts[:2]) in iceberg:
+                continue
             if len(parts) >= 4 and key.endswith(".parquet"):
                 if zone is Zone.INTERMEDIATE and parts[1] == CDC:
                     if len(parts) >= 5:
@@ -43,7 +55,9 @@ def parquet_tables(store: ObjectStore) -> dict[str, tuple[str, bool]]:
                         )
                     continue
                 partitioned = len(parts) >= 5 and parts[3].startswith("dt=")
-                tables[f"{parts[0]}_{parts[1]}_{parts[2]}"] = ("/".join(parts[:3]), partitioned)
+                name = f"{parts[0]}_{parts[1]}_{parts[2]}"
+                if name not in shadowed:  # a pre-Iceberg folder of a table now in the catalog: not read
+                    tables[name] = ("/".join(parts[:3]), partitioned)
     return dict(sorted(tables.items()))
 
 
@@ -121,15 +135,65 @@ def cdc_view_sql(spec: CdcTableSpec, columns: list[str], root: Path) -> tuple[st
     )
 
 
-def connect(store: ObjectStore, specs: list[CdcTableSpec] | None = None) -> duckdb.DuckDBPyConnection:
+def _extension(module: object, name: str) -> str:
+    """An extension file shipped in its PyPI wheel (DuckDB cannot download extensions here)."""
+    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    return str(path).replace("'", "''")
+
+
+def duckdb_with_iceberg() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the Iceberg extension loaded offline (it needs the Avro one first)."""
+    con = duckdb.connect()
+    con.execute(f"LOAD '{_extension(duckdb_extension_avro, 'avro')}'")
+    con.execute(f"LOAD '{_extension(duckdb_extension_iceberg, 'iceberg')}'")
+    return con
+
+
+def iceberg_scan_sql(entry: TableEntry, snapshot_id: int | None = None) -> str:
+    location = entry.metadata_location.removeprefix("file://").replace("'", "''")
+    at = f", snapshot_from_id = {snapshot_id}" if snapshot_id is not None else ""
+    return f"SELECT * FROM iceberg_scan('{location}'{at})"
+
+
+def _iceberg_views(
+    con: duckdb.DuckDBPyConnection, catalog: CatalogConfig, as_of: str | None
+) -> list[TableEntry]:
+    entries = list_tables(catalog)
+    pinned = resolve_as_of(catalog, entries, as_of) if as_of else {}
+    shown = []
+    for entry in entries:
+        if entry.identifier in pinned and pinned[entry.identifier] is None:
+            continue  # the table had no snapshot at that time
+        database, name = entry.identifier.split(".")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(database)}")
+        sql = iceberg_scan_sql(entry, pinned.get(entry.identifier))
+        con.execute(f"CREATE VIEW {_ident(database)}.{_ident(name)} AS {sql}")
+        con.execute(f"CREATE VIEW {_ident(database + '_' + name)} AS {sql}")
+        shown.append(entry)
+    return shown
+
+
+def connect(
+    store: ObjectStore,
+    specs: list[CdcTableSpec] | None = None,
+    *,
+    catalog: CatalogConfig | None = None,
+    as_of: str | None = None,
+) -> duckdb.DuckDBPyConnection:
     if store.uri().startswith("s3://"):
         raise StorageError("lake query reads a local lake; on AWS query the catalog's tables with Athena")
-    con = duckdb.connect()
+    con = duckdb_with_iceberg()
     root = Path(store.uri())
+    catalog = catalog or CatalogConfig.for_lake(str(root))
+    try:
+        entries = _iceberg_views(con, catalog, as_of)
+    except CatalogError as exc:
+        raise StorageError(str(exc)) from None
+    iceberg = {"/".join(e.identifier.split(".")) for e in entries}
     cdc_specs = {
         f"intermediate_{CDC}_{s.source}_{s.table}": s for s in (load_specs() if specs is None else specs)
     }
-    for view, (prefix, partitioned) in parquet_tables(store).items():
+    for view, (prefix, partitioned) in parquet_tables(store, iceberg).items():
         if view in cdc_specs:
             spec = cdc_specs[view]
             current_sql, history_sql = cdc_view_sql(spec, table_columns(store, spec), root)
@@ -150,13 +214,34 @@ def connect(store: ObjectStore, specs: list[CdcTableSpec] | None = None) -> duck
     return con
 
 
-def run_sql(store: ObjectStore, sql: str, specs: list[CdcTableSpec] | None = None) -> str:
-    con = connect(store, specs)
+def table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.sql(
+        "SELECT CASE WHEN schema_name = 'main' THEN view_name ELSE schema_name || '.' || view_name END "
+        "FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_sql(
+    store: ObjectStore,
+    sql: str,
+    specs: list[CdcTableSpec] | None = None,
+    *,
+    catalog: CatalogConfig | None = None,
+    as_of: str | None = None,
+) -> str:
+    catalog = catalog or CatalogConfig.for_lake(store.uri())
+    con = connect(store, specs, catalog=catalog, as_of=as_of)
     try:
         relation = con.sql(sql)
     except duckdb.Error as exc:
-        views = ", ".join(parquet_tables(store)) or "none yet"
-        raise StorageError(f"query failed: {exc}\n(tables: {views})") from None
+        views = ", ".join(table_names(con)) or "none yet"
+        absent = ""
+        if as_of:
+            pinned = resolve_as_of(catalog, list_tables(catalog), as_of)
+            missing = [name for name, snapshot in pinned.items() if snapshot is None]
+            absent = f"; not yet created at {as_of}: {', '.join(missing)}" if missing else ""
+        raise StorageError(f"query failed: {exc}\n(tables: {views}{absent})") from None
     return str(relation) if relation is not None else "ok"
 
 
@@ -180,7 +265,10 @@ def _avro_counts(store: ObjectStore, prefix: str) -> dict[str, tuple[int, set[st
     return {t: (n, days) for t, (n, days) in counts.items()}
 
 
-def lake_summary(store: ObjectStore, specs: list[CdcTableSpec] | None = None) -> str:
+def lake_summary(
+    store: ObjectStore, specs: list[CdcTableSpec] | None = None, catalog: CatalogConfig | None = None
+) -> str:
+    catalog = catalog or CatalogConfig.for_lake(store.uri())
     landing_objects, landed = _count_lines(store, zone_prefix(Zone.LANDING, "events"))
     quarantine_objects, quarantined = _count_lines(store, zone_prefix(Zone.QUARANTINE, "events"))
     lines = [
@@ -191,8 +279,15 @@ def lake_summary(store: ObjectStore, specs: list[CdcTableSpec] | None = None) ->
     ]
     for table, (records, days) in sorted(_avro_counts(store, zone_prefix(Zone.RAW, "events")).items()):
         lines.append(f"raw           events/{table:<23} {records:>9}  {len(days):>10}")
-    con = connect(store, specs)
-    for view, (prefix, partitioned) in parquet_tables(store).items():
+    con = connect(store, specs, catalog=catalog)
+    tables: dict[str, tuple[str, bool]] = {}
+    for entry in list_tables(catalog):
+        database, name = entry.identifier.split(".")
+        columns = {c[0] for c in con.sql(f"DESCRIBE {_ident(database)}.{_ident(name)}").fetchall()}
+        tables[f"{_ident(database)}.{_ident(name)}"] = (f"{database}/{name}", "dt" in columns)
+    iceberg = {prefix for prefix, _ in tables.values()}
+    tables |= parquet_tables(store, iceberg)
+    for view, (prefix, partitioned) in sorted(tables.items(), key=lambda item: item[1][0]):
         days_sql = "count(DISTINCT dt)" if partitioned else "0"
         rows, days = con.sql(f"SELECT count(*), {days_sql} FROM {view}").fetchone()
         zone, name = prefix.split("/", 1)

@@ -55,6 +55,8 @@ class LakeSettings:
     stream_name: str = "shop"
     # The CDC tables the lake merges (sources/cdc/tables.yaml by default; a deployment keeps its own).
     cdc_tables: str = str(REPO_ROOT / "lake_assets" / "sources" / "cdc" / "tables.yaml")
+    # The Iceberg catalog: None = a SQLite file under <lake root>/_system/ (local); postgresql://... or glue.
+    catalog_uri: str | None = None
 
     def with_root(self, lake_root: str) -> LakeSettings:
         return _checked(replace(self, lake_root=lake_root))
@@ -99,6 +101,15 @@ def _checked(settings: LakeSettings) -> LakeSettings:
             raise SettingsError(
                 f"LAKE_ROOT={root!r}: LAKE_ENV={settings.env} needs a root like s3://bucket/prefix"
             )
+    uri = settings.catalog_uri
+    if (
+        uri is not None
+        and uri != "glue"
+        and not uri.startswith(("sqlite:///", "postgresql://", "postgres://"))
+    ):
+        raise SettingsError(
+            f"LAKE_CATALOG_URI={uri!r}: use sqlite:////path/catalog.db, postgresql://user@host/db or glue"
+        )
     if settings.env == "s3" and not settings.s3_endpoint_url:
         raise SettingsError("LAKE_ENV=s3 needs LAKE_S3_ENDPOINT_URL (for example http://127.0.0.1:8333)")
     url = settings.s3_endpoint_url
@@ -137,6 +148,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),
         stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
         cdc_tables=env_vars.get("LAKE_CDC_TABLES") or LakeSettings.cdc_tables,
+        catalog_uri=env_vars.get("LAKE_CATALOG_URI") or ("glue" if env == "aws" else None),
     )
     return _checked(settings)
 

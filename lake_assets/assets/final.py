@@ -1,6 +1,5 @@
-"""final/shop/*: business tables for reports and SQL, Parquet by dt and sorted for their main filter."""
+"""final/shop/*: business tables for reports and SQL; Iceberg tables laid out per tables.yaml."""
 
-import contextlib
 from collections.abc import Callable, Mapping
 
 import dagster as dg
@@ -8,11 +7,12 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lake_assets.assets.intermediate import intermediate_event_key
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
-from lake_assets.assets.spark_io import publish_by_day, read_intermediate_events, table_schema, write_by_day
-from lake_assets.checks.table_checks import duplicate_keys, rows_violating
+from lake_assets.assets.spark_io import days_filter, read_intermediate_events
+from lake_assets.assets.table_commit import commit_with_checks
+from lake_assets.checks.staged import invariants_hold, key_unique
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
-from lake_assets.storage import Zone
+from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms.shop import daily_funnel, daily_product_sales
 
 Transform = Callable[[SparkSession, dict[str, DataFrame]], DataFrame]
@@ -20,6 +20,11 @@ Transform = Callable[[SparkSession, dict[str, DataFrame]], DataFrame]
 
 def final_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["final", "shop", table])
+
+
+def final_table_spec(table: str) -> TableSpec:
+    """``final.shop_<table>``: partitioning and sort order from tables.yaml."""
+    return table_spec("final", f"shop_{table}")
 
 
 def build_final_asset(
@@ -32,58 +37,36 @@ def build_final_asset(
 ) -> dg.AssetsDefinition:
     """A final table from intermediate event tables: ``inputs`` maps transform input names to subjects."""
     key = final_key(table)
-    unique = "key_unique"
-    valid = "invariants_hold"
+    spec = final_table_spec(table)
+    checks = [key_unique("key_unique", key_columns), invariants_hold("invariants_hold", invariants)]
 
     @dg.asset(
         key=key,
         deps=[intermediate_event_key(s) for s in inputs.values()],
         group_name="final",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "iceberg"},
         partitions_def=DAILY,
         backfill_policy=SINGLE_RUN,
         automation_condition=EAGER,
-        description=description,
-        metadata={"sorted_by": ", ".join(key_columns)},
-        check_specs=[
-            dg.AssetCheckSpec(
-                unique, asset=key, blocking=True, description=f"Unique: {', '.join(key_columns)}"
-            ),
-            dg.AssetCheckSpec(valid, asset=key, description="; ".join(invariants)),
-        ],
+        description=f"{description} Iceberg table `{spec.identifier}`.",
+        metadata={"dagster/table_name": spec.identifier, "sorted_by": ", ".join(spec.sort_by)},
+        check_specs=[c.spec(key) for c in checks],
     )
-    def final_table(
-        context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
-    ) -> dg.MaterializeResult:
-        session = spark.session()
-        store = lake.store
+    def final_table(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):  # noqa: ANN202
+        session = spark.lake_session(lake.catalog)
         days = context.partition_keys
-        with contextlib.ExitStack() as stack, store.staging_dir() as stage:
-            frames: dict[str, DataFrame] = {}
-            for name, subject in inputs.items():
-                frames[name] = stack.enter_context(
-                    read_intermediate_events(session, store, lake.registry, subject, days)
-                )
-            result = transform(session, frames)
-            written = write_by_day(session, result, stage / "table")
-            rows = written.count()
-            dupes = duplicate_keys(written, key_columns)
-            broken = {inv: rows_violating(written, inv) for inv in invariants}
-            publish_by_day(store, stage / "table", Zone.FINAL, "shop", table, days)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": rows,
-                "dagster/column_schema": table_schema(written),
-                "partitions": len(days),
-            },
-            check_results=[
-                dg.AssetCheckResult(check_name=unique, passed=dupes == 0, metadata={"duplicate_keys": dupes}),
-                dg.AssetCheckResult(
-                    check_name=valid,
-                    passed=not any(broken.values()),
-                    metadata={"violations": dg.MetadataValue.json(broken)},
-                ),
-            ],
+        frames = {
+            name: read_intermediate_events(session, lake.registry, subject, days)
+            for name, subject in inputs.items()
+        }
+        yield from commit_with_checks(
+            session,
+            lake.catalog,
+            spec,
+            transform(session, frames),
+            checks,
+            replace_where=days_filter(days),
+            metadata={"partitions": len(days)},
         )
 
     return final_table

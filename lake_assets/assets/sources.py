@@ -12,6 +12,7 @@ import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import fastavro
@@ -19,8 +20,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
-from lake_assets.assets.spark_io import publish_by_day, table_schema, write_by_day
-from lake_assets.checks.table_checks import duplicate_keys, null_counts
+from lake_assets.assets.spark_io import days_filter
+from lake_assets.assets.table_commit import commit_with_checks
+from lake_assets.checks.staged import StagedCheck, key_unique, not_null, rows_equal
 from lake_assets.registry import SchemaVersion
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -36,6 +38,7 @@ from lake_assets.sources.files_raw import CountMismatch, ObjectRawResult, land_o
 from lake_assets.sources.schema_inference import InferenceError
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
+from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms.events import PARTITION_COL, SOURCE_FILE_COL
 from lake_assets.transforms.sources import clean_source, field_for_column, required_fields
 from lake_assets.transforms.spark_session import AVRO_FORMAT
@@ -249,33 +252,41 @@ def read_raw_source(
         yield df.withColumn(SOURCE_FILE_COL, F.col("_metadata.file_name"))
 
 
+def intermediate_source_table(spec: SourceSpec) -> TableSpec:
+    """``intermediate.<files|api>_<name>``, partitioned by dt when the source spec says daily."""
+    return table_spec(
+        "intermediate",
+        spec.zone_folder.replace("/", "_"),
+        partition_by=(PARTITION_COL,) if is_daily(spec) else (),
+    )
+
+
 def build_intermediate_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     key = intermediate_source_key(spec)
+    table = intermediate_source_table(spec)
     daily = is_daily(spec)
     pk = list(spec.primary_key)
+    run: dict[str, Any] = {}  # what each run computed from raw, read by its checks
     checks = [
-        dg.AssetCheckSpec(
+        StagedCheck(
             NOT_NULL,
-            asset=key,
-            blocking=True,
-            description="Required columns (key, event time) are never null.",
+            "Required columns (key, event time) are never null.",
+            lambda frame: not_null(NOT_NULL, run["required"]).evaluate(frame),
         ),
-        dg.AssetCheckSpec(
+        rows_equal(
             COUNTS,
-            asset=key,
-            description="rows = distinct keys in raw" + (" per day" if daily else "")
-            if pk
-            else "rows = raw rows",
+            "rows = distinct keys in raw" + (" per day" if daily else "") if pk else "rows = raw rows",
+            lambda: run["figures"],
+            "expected_rows",
         ),
     ]
     if pk:
         checks.insert(
             0,
-            dg.AssetCheckSpec(
+            StagedCheck(
                 KEY_UNIQUE,
-                asset=key,
-                blocking=True,
-                description=f"{', '.join(pk)} is unique" + (" per day" if daily else ""),
+                f"{', '.join(pk)} is unique" + (" per day" if daily else ""),
+                lambda frame: key_unique(KEY_UNIQUE, run["group"]).evaluate(frame),
             ),
         )
 
@@ -283,17 +294,19 @@ def build_intermediate_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         key=key,
         deps=[raw_source_key(spec)],
         group_name="intermediate",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "iceberg"},
         partitions_def=DAILY if daily else None,
         backfill_policy=SINGLE_RUN,
         automation_condition=EAGER,
         description=f"`{spec.name}` typed"
         + (f", latest row per {', '.join(pk)}" + (" and day" if daily else "") if pk else "")
-        + (", Parquet partitioned by dt." if daily else ", Parquet."),
-        check_specs=checks,
+        + f": Iceberg table `{table.identifier}`"
+        + (" partitioned by dt." if daily else "."),
+        metadata={"dagster/table_name": table.identifier},
+        check_specs=[c.spec(key) for c in checks],
     )
     def intermediate_source(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):  # noqa: ANN202
-        session = spark.session()
+        session = spark.lake_session(lake.catalog)
         store = lake.store
         days = _run_days(context, spec)
         version = resolve_schema(store, spec, lake.registry)
@@ -311,70 +324,30 @@ def build_intermediate_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         schema = version.schema
         key_fields = [field_for_column(schema, c) for c in pk]
         time_field = field_for_column(schema, spec.event_time) if spec.event_time else None
-        required = required_fields(schema)
         params = {"avro_schema": schema, "key": key_fields, "time": time_field, "daily": daily}
         group = [*key_fields, *([PARTITION_COL] if daily else [])]
-        with read_raw_source(session, store, spec, version, days) as raw, store.staging_dir() as stage:
+        with read_raw_source(session, store, spec, version, days) as raw:
             cleaned = clean_source(session, {"raw": raw}, params)
-            folder = stage / "table"
-            if daily:
-                written = write_by_day(session, cleaned, folder)
-            else:
-                cleaned.write.mode("overwrite").parquet(str(folder))
-                written = session.read.parquet(str(folder))
             raw_rows = raw.count()
             expected = (
                 clean_source(session, {"raw": raw}, {**params, "key": []}).select(*group).distinct().count()
                 if pk
                 else raw_rows
             )
-            rows = written.count()
-            dupes = duplicate_keys(written, group) if pk else 0
-            nulls = null_counts(written, required)
-            if dupes or any(nulls.values()):
-                # Blocking: reported as failed checks and nothing is published, so downstream never sees it.
-                yield dg.AssetCheckResult(
-                    check_name=NOT_NULL,
-                    passed=not any(nulls.values()),
-                    metadata={"null_counts": dg.MetadataValue.json(nulls)},
-                )
-                if pk:
-                    yield dg.AssetCheckResult(
-                        check_name=KEY_UNIQUE, passed=not dupes, metadata={"duplicate_keys": dupes}
-                    )
-                raise dg.Failure(
-                    description=f"{key.to_user_string()}: {dupes} duplicate keys, nulls {nulls}; "
-                    "nothing published"
-                )
-            if daily:
-                publish_by_day(store, folder, Zone.INTERMEDIATE, *spec.zone_folder.split("/"), days)
-            else:
-                store.publish_dir(folder, table_folder(Zone.INTERMEDIATE, spec, UNPARTITIONED))
-        results = [
-            dg.AssetCheckResult(
-                check_name=NOT_NULL, passed=True, metadata={"null_counts": dg.MetadataValue.json(nulls)}
-            ),
-            dg.AssetCheckResult(
-                check_name=COUNTS,
-                passed=rows == expected,
-                metadata={"raw_records": raw_rows, "expected_rows": expected, "rows": rows},
-            ),
-        ]
-        if pk:
-            results.insert(
-                0, dg.AssetCheckResult(check_name=KEY_UNIQUE, passed=True, metadata={"duplicate_keys": 0})
+            run.update(
+                required=required_fields(schema),
+                group=group,
+                figures={"raw_records": raw_rows, "expected_rows": expected},
             )
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": rows,
-                "dagster/column_schema": table_schema(written),
-                "raw_records": raw_rows,
-                "duplicates_removed": raw_rows - rows,
-                "partitions": len(days),
-                "schema_id": version.schema_id,
-            },
-            check_results=results,
-        )
+            yield from commit_with_checks(
+                session,
+                lake.catalog,
+                table,
+                cleaned,
+                checks,
+                replace_where=days_filter(days) if daily else F.lit(True),
+                metadata={"raw_records": raw_rows, "partitions": len(days), "schema_id": version.schema_id},
+            )
 
     return intermediate_source
 

@@ -9,6 +9,7 @@ from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.settings import LakeSettings
 from lake_assets.storage import ObjectStore, open_store
+from lake_assets.tables.catalog import CatalogConfig
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -20,6 +21,7 @@ class LakeResource(dg.ConfigurableResource):
     aws_region: str = "us-east-1"
     max_event_bytes: int = 256 * 1024
     sensor_lookback_seconds: int = 600
+    catalog_uri: str | None = None
 
     _store: ObjectStore | None = PrivateAttr(default=None)
     _registry: SchemaRegistry | None = PrivateAttr(default=None)
@@ -34,6 +36,7 @@ class LakeResource(dg.ConfigurableResource):
             aws_region=settings.aws_region,
             max_event_bytes=settings.max_event_bytes,
             sensor_lookback_seconds=settings.sensor_lookback_seconds,
+            catalog_uri=settings.catalog_uri,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -48,6 +51,11 @@ class LakeResource(dg.ConfigurableResource):
                 self.lake_root, endpoint_url=self.s3_endpoint_url, region=self.aws_region
             )
         return self._store
+
+    @property
+    def catalog(self) -> CatalogConfig:
+        """The lake's table catalog (SQLite under ``_system/`` unless ``LAKE_CATALOG_URI`` says otherwise)."""
+        return CatalogConfig.for_lake(self.lake_root, self.catalog_uri)
 
     @property
     def registry(self) -> SchemaRegistry:

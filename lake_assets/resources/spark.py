@@ -6,6 +6,7 @@ import dagster as dg
 from pyspark.sql import SparkSession
 
 from lake_assets.settings import SparkSettings
+from lake_assets.tables.catalog import CatalogConfig, catalog_session
 from lake_assets.transforms.spark_session import build_spark_session
 
 
@@ -25,3 +26,7 @@ class SparkResource(dg.ConfigurableResource):
     def session(self) -> SparkSession:
         # getOrCreate: the in-process executor runs all steps in one process, so they share this session.
         return build_spark_session(self.master, self.shuffle_partitions, self.driver_memory)
+
+    def lake_session(self, catalog: CatalogConfig) -> SparkSession:
+        """The shared session with the lake's Iceberg catalog as ``lake``: use it for a whole step."""
+        return catalog_session(self.session(), catalog)

@@ -8,6 +8,15 @@ from pyspark.sql import SparkSession
 
 AVRO_FORMAT = "org.apache.spark.sql.avro.AvroFileFormat"  # in Spark 4's spark-sql jar; no extra package
 
+# The jars Spark fetches from Maven Central on first use (spark.jars.packages, cached under ~/.ivy2.5.2):
+# Iceberg as on AWS Glue 6.0 (Spark 4.1, Scala 2.13, Iceberg 1.11.0) and the local SQL catalog's JDBC drivers.
+ICEBERG_VERSION = "1.11.0"
+SPARK_PACKAGES = (
+    f"org.apache.iceberg:iceberg-spark-runtime-4.1_2.13:{ICEBERG_VERSION}",
+    "org.xerial:sqlite-jdbc:3.54.1.0",
+    "org.postgresql:postgresql:42.7.14",
+)
+
 
 def build_spark_session(
     master: str = "local[2]",
@@ -38,5 +47,15 @@ def build_spark_session(
         .config("spark.sql.parquet.compression.codec", "snappy")
         .config("spark.sql.avro.compression.codec", "deflate")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.jars.packages", ",".join(SPARK_PACKAGES))
+        .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
         .getOrCreate()
     )
+
+
+if __name__ == "__main__":
+    # `make install` runs this once: Spark resolves SPARK_PACKAGES into its Ivy cache, so no test or run
+    # downloads them later (and two JVMs never resolve into an empty cache at the same time).
+    session = build_spark_session(app_name="fetch_packages")
+    session.stop()
+    print(f"spark {session.version}: packages ready: {', '.join(SPARK_PACKAGES)}")

@@ -6,7 +6,6 @@ import datetime as dt
 
 import dagster as dg
 import fastavro
-import pyarrow.dataset as ds
 import pytest
 
 from lake_assets.assets.sources import PULL_TAG, build_source_assets, raw_source_key
@@ -15,6 +14,7 @@ from lake_assets.sensors.sources import RANGE_END, RANGE_START, build_api_schedu
 from lake_assets.sources.api import load_watermark
 from lake_assets.sources.specs import SourceSpec, parse_spec
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.iceberg_readers import pyiceberg_table
 from lake_assets_tests.lake_helpers import lake_resource
 from lake_assets_tests.sources.files import test_api as server
 
@@ -97,10 +97,8 @@ def test_the_schedule_run_pulls_then_lands_raw_and_intermediate(
         len(api.requests) == asked + 1
         and api.requests[-1]["query"]["updated_since"] == server.ORDERS[-1]["updated_at"]
     )
-    table = ds.dataset(
-        local_store.base / "intermediate" / "api" / "orders_api", format="parquet", partitioning="hive"
-    )
-    rows = table.to_table(columns=["order_id", "amount", "dt"]).to_pylist()
+    table = pyiceberg_table(local_store.base, "intermediate.api_orders_api")
+    rows = table.select(["order_id", "amount", "dt"]).to_pylist()
     assert sorted(r["order_id"] for r in rows) == sorted(expected)
     by_id = {r["order_id"]: r for r in rows}
     for order_id, order in expected.items():

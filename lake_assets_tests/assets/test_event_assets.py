@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import fastavro
 import orjson
-import pyarrow.dataset as ds
 import pytest
 
 from lake_assets.definitions import build_assets
@@ -19,6 +18,8 @@ from lake_assets.sensors.landing import index_new_landing_objects
 from lake_assets.sources.landing_index import LandingCursor
 from lake_assets.sources.raw_avro import SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets.tables.catalog import CatalogConfig, catalog_session
+from lake_assets_tests.iceberg_readers import duckdb_rows, pyiceberg_table
 from lake_assets_tests.lake_helpers import (
     START,
     expected_counts,
@@ -85,8 +86,8 @@ def test_intermediate_is_deduplicated_per_event_day(built_lake) -> None:
     root, lines, _ = built_lake
     expected = expected_counts(valid_events(lines))
     for subject in ("page_view", "cart_update", "order_placed"):
-        table = ds.dataset(root / "intermediate" / "events" / subject, format="parquet", partitioning="hive")
-        got = table.to_table(columns=["event_id", "dt"]).to_pylist()
+        table = pyiceberg_table(root, f"intermediate.events_{subject}")
+        got = table.select(["event_id", "dt"]).to_pylist()
         assert len({r["event_id"] for r in got}) == len(got)
         by_day = defaultdict(int)
         for row in got:
@@ -107,8 +108,7 @@ def test_final_sales_match_an_independent_computation(built_lake) -> None:
         for item in event["items"]:
             units[(day, item["product_id"])] += item["quantity"]
             revenue[(day, item["product_id"])] += item["quantity"] * item["unit_price_cents"]
-    table = ds.dataset(root / "final" / "shop" / "daily_product_sales", format="parquet", partitioning="hive")
-    rows = table.to_table().to_pylist()
+    rows = pyiceberg_table(root, "final.shop_daily_product_sales").to_pylist()
     assert {(str(r["dt"]), r["product_id"]): r["units"] for r in rows} == dict(units)
     assert {(str(r["dt"]), r["product_id"]): r["revenue_cents"] for r in rows} == dict(revenue)
 
@@ -137,11 +137,13 @@ def test_a_corrupt_landing_object_fails_raw_naming_it_and_publishes_nothing(tmp_
     assert store.exists(bad_key)  # landing data is never modified or deleted by processing
 
 
-def test_other_readers_read_the_lake(built_lake) -> None:
-    """Apache Avro's own reader for raw, DuckDB for Parquet: the files are not only readable by our code."""
+_PLAIN_TYPES = {"string", "integer", "long", "short", "date", "boolean"}
+
+
+def test_other_readers_read_the_lake(built_lake, spark) -> None:
+    """Apache Avro's own reader for raw; pyiceberg and DuckDB read every Iceberg table with Spark's rows."""
     import avro.datafile
     import avro.io
-    import duckdb
 
     root, _, _ = built_lake
     path = sorted((root / "raw" / "events" / "order_placed").glob("dt=*/*.avro"))[0]
@@ -149,11 +151,22 @@ def test_other_readers_read_the_lake(built_lake) -> None:
         records = list(reader)
         assert reader.get_meta("lake.schema_id").decode().startswith("order_placed:v")
     assert records and all(isinstance(r["items"], list) for r in records)
-    glob = str(root / "intermediate" / "events" / "page_view" / "*" / "*.parquet")
-    kinds = duckdb.sql(
-        f"SELECT typeof(event_time), typeof(dt) FROM read_parquet('{glob}', hive_partitioning=true) LIMIT 1"
-    ).fetchone()
-    assert kinds[0].startswith("TIMESTAMP")
+    session = catalog_session(spark, CatalogConfig.for_lake(str(root)))
+    tables = [f"intermediate.events_{s}" for s in ("page_view", "cart_update", "order_placed")]
+    for identifier in [*tables, "final.shop_daily_product_sales", "final.shop_daily_funnel"]:
+        table = session.table(f"lake.{identifier}")
+        # Columns both engines print alike as text: strings, whole numbers, dates, booleans.
+        plain = [f.name for f in table.schema.fields if f.dataType.typeName() in _PLAIN_TYPES]
+        by_spark = sorted(
+            tuple(row) for row in table.selectExpr(*[f"CAST(`{c}` AS STRING)" for c in plain]).collect()
+        )
+        assert by_spark, identifier
+        assert pyiceberg_table(root, identifier).num_rows == len(by_spark), identifier
+        lowered = [tuple(v.lower() if v in ("true", "false") else v for v in row) for row in by_spark]
+        by_duckdb = duckdb_rows(root, identifier, ", ".join(f'CAST("{c}" AS VARCHAR)' for c in plain))
+        assert by_duckdb == sorted(lowered), identifier
+    kinds = duckdb_rows(root, "intermediate.events_page_view", "typeof(event_time), typeof(dt)")[0]
+    assert kinds == ("TIMESTAMP WITH TIME ZONE", "DATE")
 
 
 def test_counts_that_do_not_reconcile_fail_the_blocking_check_and_publish_nothing(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dagster as dg
 import fastavro
-import pyarrow.dataset as ds
 import pytest
 
 from lake_assets.assets.sources import build_source_assets, is_daily
@@ -18,6 +17,7 @@ from lake_assets.sensors.sources import build_files_sensor
 from lake_assets.sources import file_samples
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.iceberg_readers import pyiceberg_table
 from lake_assets_tests.lake_helpers import lake_resource
 
 SPECS = [s for s in load_specs() if s.kind != "http_api"]
@@ -86,11 +86,7 @@ def test_every_file_source_reaches_intermediate_with_passing_checks(lake) -> Non
     expected_rows = {"products": 1003, "stores": 40, "reviews": 500, "inventory": 300, "web_access": 2000}
     for spec in SPECS:
         raw = raw_records(root, spec.name)
-        table = ds.dataset(
-            root / "intermediate" / "files" / spec.name,
-            format="parquet",
-            partitioning="hive" if is_daily(spec) else None,
-        ).to_table()
+        table = pyiceberg_table(root, f"intermediate.files_{spec.name}")
         assert len(raw) == expected_rows[spec.name], spec.name
         if spec.primary_key:
             assert table.num_rows <= len(raw)
@@ -105,8 +101,8 @@ def test_every_file_source_reaches_intermediate_with_passing_checks(lake) -> Non
 
 def test_intermediate_keeps_the_latest_row_per_key_and_day(lake) -> None:
     root, _ = lake
-    table = ds.dataset(root / "intermediate" / "files" / "products", format="parquet", partitioning="hive")
-    rows = table.to_table(columns=["product_id", "unit_price", "updated_at", "dt"]).to_pylist()
+    table = pyiceberg_table(root, "intermediate.files_products")
+    rows = table.select(["product_id", "unit_price", "updated_at", "dt"]).to_pylist()
     keys = [(r["product_id"], r["dt"]) for r in rows]
     assert len(keys) == len(set(keys)) == 1003
     late = [r for r in rows if r["product_id"] >= 900_000]

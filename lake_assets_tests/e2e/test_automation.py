@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-import pyarrow.dataset as ds
 
 from lake_assets.definitions import build_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets_tests.iceberg_readers import pyiceberg_table
 from lake_assets_tests.lake_helpers import START, ingest_lines, lake_resource, sample_lines
 
 
@@ -51,7 +51,5 @@ def test_one_landing_object_reaches_final(local_store: LocalObjectStore, spark) 
     assert layers == [{"intermediate", "final"}, set()]
     day = START.isoformat()
     for table in ("daily_product_sales", "daily_funnel"):
-        dataset = ds.dataset(
-            local_store.base / "final" / "shop" / table, format="parquet", partitioning="hive"
-        )
-        assert {str(d) for d in dataset.to_table(columns=["dt"]).column("dt").to_pylist()} == {day}
+        rows = pyiceberg_table(local_store.base, f"final.shop_{table}")
+        assert {str(d) for d in rows.column("dt").to_pylist()} == {day}

@@ -34,16 +34,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.e2e
-def test_ingest_index_materialize_query(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    sample = tmp_path / "events.jsonl"
-    write_sample_file(sample, n_events=2000, days=1, start=START, seed=3)
-    ingested = run([str(BIN / "lake"), "events", "ingest", str(sample)], cli_env)
-    assert ingested.returncode == 0, ingested.stderr
-    assert "quarantined" in ingested.stdout
-    indexed = run([str(BIN / "lake"), "index"], cli_env)
-    assert indexed.returncode == 0, indexed.stderr
-    assert f"raw/events/page_view dt={START}" in indexed.stdout
+def _materialize_day(cli_env: dict[str, str]) -> None:
     done = run(
         [
             str(BIN / "dagster"),
@@ -60,16 +51,73 @@ def test_ingest_index_materialize_query(tmp_path: Path, cli_env: dict[str, str])
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "RUN_SUCCESS" in done.stdout + done.stderr
-    query = run(
-        [
-            str(BIN / "lake"),
-            "query",
-            "SELECT 'days=' || count(*) AS r FROM final_shop_daily_funnel WHERE sessions > 0",
-        ],
-        cli_env,
+
+
+def _lake(cli_env: dict[str, str], *args: str) -> str:
+    done = run([str(BIN / "lake"), *args], cli_env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.e2e
+def test_ingest_index_materialize_query_catalog_and_time_travel(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    sample = tmp_path / "events.jsonl"
+    write_sample_file(sample, n_events=2000, days=1, start=START, seed=3)
+    ingested = run([str(BIN / "lake"), "events", "ingest", str(sample)], cli_env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "quarantined" in ingested.stdout
+    indexed = run([str(BIN / "lake"), "index"], cli_env)
+    assert indexed.returncode == 0, indexed.stderr
+    assert f"raw/events/page_view dt={START}" in indexed.stdout
+    _materialize_day(cli_env)
+    count = "SELECT 'sessions=' || sum(sessions) AS r FROM final.shop_daily_funnel"
+    first = _lake(cli_env, "query", count)
+    assert "sessions=" in first
+    # The flat name of earlier releases reads the same table.
+    assert "days=1" in _lake(cli_env, "query", "SELECT 'days=' || count(*) FROM final_shop_daily_funnel")
+
+    listed = _lake(cli_env, "catalog", "list")
+    assert "5 table(s)" in listed and "final.shop_daily_funnel" in listed
+    shown = _lake(cli_env, "catalog", "show", "final.shop_daily_product_sales")
+    assert "partition  identity(dt)" in shown and "sort order dt ASC, product_id ASC" in shown
+    history = _lake(cli_env, "catalog", "history", "final.shop_daily_funnel").splitlines()
+    published = [line.split()[0] for line in history[1:] if "never main's" not in line]
+    assert len(published) == 1
+
+    # More events of the same day: the re-run replaces the day in one new snapshot; --as-of reads the old one.
+    more = tmp_path / "more.jsonl"
+    write_sample_file(more, n_events=1000, days=1, start=START, seed=4)
+    assert run([str(BIN / "lake"), "events", "ingest", str(more)], cli_env).returncode == 0
+    assert run([str(BIN / "lake"), "index"], cli_env).returncode == 0
+    _materialize_day(cli_env)
+    second = _lake(cli_env, "query", count)
+    assert second != first
+    assert _lake(cli_env, "query", count, "--as-of", published[0]) == first
+    history = _lake(cli_env, "catalog", "history", "final.shop_daily_funnel").splitlines()
+    assert len([line for line in history[1:] if "never main's" not in line]) == 2
+
+    # Rebuilding from raw (docs/OPERATIONS.md): drop the tables, materialize again: the same rows.
+    unknown = run([str(BIN / "lake"), "catalog", "drop", "final.nope"], cli_env)
+    assert unknown.returncode == 2 and "no table final.nope" in unknown.stderr
+    dropped = _lake(cli_env, "catalog", "drop", "--zone", "final")
+    assert (
+        "dropped final.shop_daily_funnel" in dropped and "dropped final.shop_daily_product_sales" in dropped
     )
-    assert query.returncode == 0, query.stderr
-    assert "days=1" in query.stdout
+    assert "3 table(s)" in _lake(cli_env, "catalog", "list")
+    _materialize_day(cli_env)
+    assert _lake(cli_env, "query", count) == second
+
+    before = run([str(BIN / "lake"), "query", count, "--as-of", "2000-01-01T00:00:00"], cli_env)
+    assert before.returncode == 2 and "Traceback" not in before.stderr
+    assert "final.shop_daily_funnel" in before.stderr  # the table did not exist then
+
+    catalog = Path(cli_env["LAKE_ROOT"]) / "_system" / "catalog.db"
+    catalog.write_bytes(b"not a database at all" * 100)
+    broken = run([str(BIN / "lake"), "catalog", "list"], cli_env)
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and str(catalog) in broken.stderr
 
 
 def test_a_bad_setting_is_one_clear_line(cli_env: dict[str, str]) -> None:

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from lake_assets.settings import REPO_ROOT
 
@@ -35,9 +37,11 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     out = done.stdout
     assert "read 3000 events" in out
     for table in (
-        "final         shop/daily_funnel",
-        "intermediate  files/products",
-        "intermediate  files/stores",
+        "final         shop_daily_funnel",
+        "intermediate  files_products",
+        "intermediate  files_stores",
+        "intermediate  api_shop_orders_api",
+        "intermediate  events_page_view",
         "intermediate  cdc/shop/customers",
         "intermediate  cdc/shop/orders_history",
     ):
@@ -46,3 +50,11 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     assert "SQL> SELECT tier, count(*) AS customers" in out and "│ gold" in out
     assert "SQL> SELECT product_id" in out and "│ product_id │" in out
     assert (tmp_path / "home" / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
+    # The landing sensors take over: RUNNING, each with the demo's cursor (so nothing is re-run).
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        states = {
+            s.instigator_name: s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        }
+    for name in ("landing_events_sensor", "landing_files_sensor", "landing_cdc_sensor"):
+        assert states[name].status == InstigatorStatus.RUNNING, (name, states[name].status)
+        assert states[name].instigator_data.cursor, name

@@ -1,0 +1,151 @@
+"""One catalog of every table: an Iceberg SQL catalog (SQLite file or PostgreSQL) locally, Glue on AWS.
+
+Spark (Iceberg's JDBC catalog) and pyiceberg (its SQL catalog) share the same ``iceberg_tables`` rows, so both
+see the same tables under the same catalog name, ``lake``. No Dagster import: a Glue job uses this too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyspark.sql import SparkSession
+
+CATALOG_NAME = "lake"  # the catalog_name column of the SQL catalog; Spark's catalog plugin has the same name
+CatalogKind = Literal["sqlite", "postgresql", "glue"]
+
+
+class CatalogError(RuntimeError):
+    """The catalog is missing, unreadable or unreachable; the message names it in one line."""
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Where the catalog lives (``uri``) and where table files go (``warehouse``, the lake root)."""
+
+    kind: CatalogKind
+    uri: str  # sqlite:////abs/path/catalog.db | postgresql://user[:pw]@host:port/db | glue
+    warehouse: str  # file:///abs/lake or s3://bucket/prefix
+
+    @staticmethod
+    def for_lake(lake_root: str, catalog_uri: str | None = None) -> CatalogConfig:
+        """The lake's catalog: ``catalog_uri`` when given, else a SQLite file in the lake's ``_system/``."""
+        warehouse = lake_root if "://" in lake_root else Path(lake_root).resolve().as_uri()
+        if catalog_uri is None:
+            if "://" in lake_root:
+                raise CatalogError(
+                    f"a lake at {lake_root} needs LAKE_CATALOG_URI (postgresql://... or glue): a SQLite "
+                    "catalog must be a local file"
+                )
+            path = Path(lake_root).resolve() / "_system" / "catalog.db"
+            return CatalogConfig("sqlite", f"sqlite:///{path}", warehouse)
+        if catalog_uri == "glue":
+            return CatalogConfig("glue", "glue", warehouse)
+        scheme = urlsplit(catalog_uri).scheme
+        if scheme == "sqlite":
+            return CatalogConfig("sqlite", catalog_uri, warehouse)
+        if scheme in ("postgresql", "postgres"):
+            return CatalogConfig("postgresql", catalog_uri, warehouse)
+        raise CatalogError(
+            f"LAKE_CATALOG_URI={catalog_uri!r}: use sqlite:////path/catalog.db, "
+            "postgresql://user@host:port/db or glue"
+        )
+
+    @property
+    def sqlite_path(self) -> Path:
+        """``sqlite:////abs/catalog.db`` -> ``/abs/catalog.db`` (SQLAlchemy: three slashes + the path)."""
+        return Path(self.uri.removeprefix("sqlite:///"))
+
+    def describe(self) -> str:
+        """The catalog in one line, for messages (no password)."""
+        if self.kind == "postgresql":
+            parts = urlsplit(self.uri)
+            return f"PostgreSQL catalog {parts.hostname}:{parts.port or 5432}{parts.path}"
+        if self.kind == "sqlite":
+            return f"SQLite catalog {self.sqlite_path}"
+        return "AWS Glue Data Catalog"
+
+    def table_location(self, database: str, name: str) -> str:
+        """``<lake root>/<zone>/<table>``: tables live in their zone's prefix, whoever creates them."""
+        return f"{self.warehouse.rstrip('/')}/{database}/{name}"
+
+    # ------------------------------------------------------------------------------------------- Spark
+    def spark_conf(self) -> dict[str, str]:
+        """The ``spark.sql.catalog.lake.*`` settings for Iceberg's Spark catalog."""
+        prefix = f"spark.sql.catalog.{CATALOG_NAME}"
+        conf = {prefix: "org.apache.iceberg.spark.SparkCatalog", f"{prefix}.warehouse": self.warehouse}
+        if self.kind == "sqlite":
+            conf |= {
+                f"{prefix}.type": "jdbc",
+                f"{prefix}.uri": f"jdbc:sqlite:{self.sqlite_path}",
+                # V1 adds the view and namespace-property tables pyiceberg also writes.
+                f"{prefix}.jdbc.schema-version": "V1",
+            }
+        elif self.kind == "postgresql":
+            parts = urlsplit(self.uri)
+            conf |= {
+                f"{prefix}.type": "jdbc",
+                f"{prefix}.uri": f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}",
+                f"{prefix}.jdbc.user": parts.username or "",
+                f"{prefix}.jdbc.password": parts.password or "",
+                f"{prefix}.jdbc.schema-version": "V1",
+            }
+        else:
+            conf |= {
+                f"{prefix}.type": "glue",
+                f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+            }
+        return conf
+
+    # --------------------------------------------------------------------------------------- pyiceberg
+    def pyiceberg(self) -> Catalog:
+        """The same catalog through pyiceberg (``lake catalog``, ``lake query``, independent reads)."""
+        if self.kind == "sqlite":
+            if not self.sqlite_path.is_file():
+                raise CatalogError(f"{self.describe()} does not exist yet: materialize a table first")
+            try:
+                with sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True) as con:
+                    con.execute("SELECT count(*) FROM iceberg_tables").fetchone()
+            except sqlite3.Error as exc:
+                raise CatalogError(
+                    f"{self.describe()} is not readable as an Iceberg catalog: {exc}"
+                ) from None
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        if self.kind == "glue":
+            from pyiceberg.catalog.glue import GlueCatalog
+
+            return GlueCatalog(CATALOG_NAME, warehouse=self.warehouse)
+        uri = self.uri
+        if self.kind == "postgresql":
+            uri = "postgresql+psycopg2://" + uri.split("://", 1)[1]
+        try:
+            return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self.warehouse)
+        except Exception as exc:  # a driver or connection error: one line naming the catalog
+            raise CatalogError(f"{self.describe()} cannot be opened: {exc}") from None
+
+
+def catalog_session(spark: SparkSession, catalog: CatalogConfig) -> SparkSession:
+    """A session of ``spark`` whose ``lake`` catalog is this one.
+
+    Catalog settings are per session, so one Spark (one JVM, one set of jars) serves several lakes, as the
+    tests do; a run uses one session throughout, since a DataFrame writes through its own session's catalogs.
+    """
+    key = (id(spark), catalog)
+    session = _SESSIONS.get(key)
+    if session is None:
+        session = spark.newSession()
+        for name, value in catalog.spark_conf().items():
+            session.conf.set(name, value)
+        if catalog.kind == "sqlite":
+            catalog.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        _SESSIONS[key] = session
+    return session
+
+
+_SESSIONS: dict[tuple[int, CatalogConfig], SparkSession] = {}
