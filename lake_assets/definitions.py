@@ -7,6 +7,7 @@ import dagster as dg
 from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks, build_cdc_compaction_schedule
 from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
+from lake_assets.assets.maintenance import iceberg_maintenance, iceberg_maintenance_schedule
 from lake_assets.assets.raw import build_raw_event_assets
 from lake_assets.assets.sources import build_source_assets
 from lake_assets.registry import SchemaRegistry
@@ -40,7 +41,12 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)],
         asset_checks=build_cdc_checks(cdc_specs),
-        schedules=[*build_api_schedules(specs), *([compaction] if compaction else [])],
+        jobs=[iceberg_maintenance],
+        schedules=[
+            *build_api_schedules(specs),
+            *([compaction] if compaction else []),
+            iceberg_maintenance_schedule,
+        ],
         sensors=[
             landing_events_sensor,
             *([files_sensor] if files_sensor else []),

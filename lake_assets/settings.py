@@ -38,6 +38,7 @@ class SparkSettings:
     master: str = "local[2]"
     shuffle_partitions: int = 4
     driver_memory: str = "1g"
+    s3: bool = False  # load Iceberg's S3 support (a lake on S3)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class LakeSettings:
     env: Environment = "local"
     lake_root: str = str(REPO_ROOT / ".lake")
     s3_endpoint_url: str | None = None
+    aws_endpoint_url: str | None = None  # the lake's other AWS APIs (the Glue catalog) at a stand-in (tests)
     aws_region: str = "us-east-1"
     aws_access_key_id: str | None = field(default=None, repr=False)
     aws_secret_access_key: str | None = field(default=None, repr=False)
@@ -129,6 +131,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         env=env,  # type: ignore[arg-type]
         lake_root=env_vars.get("LAKE_ROOT") or default_root,
         s3_endpoint_url=env_vars.get("LAKE_S3_ENDPOINT_URL") or None,
+        aws_endpoint_url=_url(env_vars, "LAKE_AWS_ENDPOINT_URL"),
         aws_region=env_vars.get("AWS_REGION") or env_vars.get("AWS_DEFAULT_REGION") or "us-east-1",
         aws_access_key_id=env_vars.get("AWS_ACCESS_KEY_ID") or None,
         aws_secret_access_key=env_vars.get("AWS_SECRET_ACCESS_KEY") or None,
@@ -143,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
                 env_vars, "LAKE_SPARK_SHUFFLE_PARTITIONS", SparkSettings.shuffle_partitions
             ),
             driver_memory=env_vars.get("LAKE_SPARK_DRIVER_MEMORY") or SparkSettings.driver_memory,
+            s3=env != "local",
         ),
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
         sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),

@@ -22,7 +22,8 @@ pytest_plugins = [
 def spark() -> Iterator[object]:
     from lake_assets.transforms.spark_session import build_spark_session
 
-    session = build_spark_session(app_name="lake_assets_tests")
+    # With Iceberg's S3 support: the S3 tests share this session (one JVM per test run).
+    session = build_spark_session(app_name="lake_assets_tests", s3=True)
     yield session
     session.stop()
 

@@ -18,6 +18,7 @@ class LakeResource(dg.ConfigurableResource):
     env: str = "local"
     lake_root: str
     s3_endpoint_url: str | None = None
+    aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     max_event_bytes: int = 256 * 1024
     sensor_lookback_seconds: int = 600
@@ -33,6 +34,7 @@ class LakeResource(dg.ConfigurableResource):
             env=settings.env,
             lake_root=settings.lake_root,
             s3_endpoint_url=settings.s3_endpoint_url,
+            aws_endpoint_url=settings.aws_endpoint_url,
             aws_region=settings.aws_region,
             max_event_bytes=settings.max_event_bytes,
             sensor_lookback_seconds=settings.sensor_lookback_seconds,
@@ -55,7 +57,13 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def catalog(self) -> CatalogConfig:
         """The lake's table catalog (SQLite under ``_system/`` unless ``LAKE_CATALOG_URI`` says otherwise)."""
-        return CatalogConfig.for_lake(self.lake_root, self.catalog_uri)
+        return CatalogConfig.for_lake(
+            self.lake_root,
+            self.catalog_uri,
+            s3_endpoint=self.s3_endpoint_url,
+            glue_endpoint=self.aws_endpoint_url,
+            region=self.aws_region,
+        )
 
     @property
     def registry(self) -> SchemaRegistry:

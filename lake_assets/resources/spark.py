@@ -14,6 +14,7 @@ class SparkResource(dg.ConfigurableResource):
     master: str = SparkSettings.master
     shuffle_partitions: int = SparkSettings.shuffle_partitions
     driver_memory: str = SparkSettings.driver_memory
+    s3: bool = SparkSettings.s3
 
     @classmethod
     def from_settings(cls, settings: SparkSettings) -> SparkResource:
@@ -21,11 +22,12 @@ class SparkResource(dg.ConfigurableResource):
             master=settings.master,
             shuffle_partitions=settings.shuffle_partitions,
             driver_memory=settings.driver_memory,
+            s3=settings.s3,
         )
 
     def session(self) -> SparkSession:
         # getOrCreate: the in-process executor runs all steps in one process, so they share this session.
-        return build_spark_session(self.master, self.shuffle_partitions, self.driver_memory)
+        return build_spark_session(self.master, self.shuffle_partitions, self.driver_memory, s3=self.s3)
 
     def lake_session(self, catalog: CatalogConfig) -> SparkSession:
         """The shared session with the lake's Iceberg catalog as ``lake``: use it for a whole step."""

@@ -31,11 +31,22 @@ class CatalogConfig:
     kind: CatalogKind
     uri: str  # sqlite:////abs/path/catalog.db | postgresql://user[:pw]@host:port/db | glue
     warehouse: str  # file:///abs/lake or s3://bucket/prefix
+    s3_endpoint: str | None = None  # an S3 API server other than AWS's (LAKE_S3_ENDPOINT_URL)
+    glue_endpoint: str | None = None  # a stand-in for AWS Glue (LAKE_AWS_ENDPOINT_URL; tests use moto)
+    region: str = "us-east-1"
 
     @staticmethod
-    def for_lake(lake_root: str, catalog_uri: str | None = None) -> CatalogConfig:
+    def for_lake(
+        lake_root: str,
+        catalog_uri: str | None = None,
+        *,
+        s3_endpoint: str | None = None,
+        glue_endpoint: str | None = None,
+        region: str = "us-east-1",
+    ) -> CatalogConfig:
         """The lake's catalog: ``catalog_uri`` when given, else a SQLite file in the lake's ``_system/``."""
         warehouse = lake_root if "://" in lake_root else Path(lake_root).resolve().as_uri()
+        s3 = {"s3_endpoint": s3_endpoint, "region": region}
         if catalog_uri is None:
             if "://" in lake_root:
                 raise CatalogError(
@@ -43,14 +54,16 @@ class CatalogConfig:
                     "catalog must be a local file"
                 )
             path = Path(lake_root).resolve() / "_system" / "catalog.db"
-            return CatalogConfig("sqlite", f"sqlite:///{path}", warehouse)
+            return CatalogConfig("sqlite", f"sqlite:///{path}", warehouse, **s3)
         if catalog_uri == "glue":
-            return CatalogConfig("glue", "glue", warehouse)
+            if not warehouse.startswith("s3://"):
+                raise CatalogError(f"the Glue catalog keeps tables on S3: LAKE_ROOT={lake_root} is not s3://")
+            return CatalogConfig("glue", "glue", warehouse, glue_endpoint=glue_endpoint, **s3)
         scheme = urlsplit(catalog_uri).scheme
         if scheme == "sqlite":
-            return CatalogConfig("sqlite", catalog_uri, warehouse)
+            return CatalogConfig("sqlite", catalog_uri, warehouse, **s3)
         if scheme in ("postgresql", "postgres"):
-            return CatalogConfig("postgresql", catalog_uri, warehouse)
+            return CatalogConfig("postgresql", catalog_uri, warehouse, **s3)
         raise CatalogError(
             f"LAKE_CATALOG_URI={catalog_uri!r}: use sqlite:////path/catalog.db, "
             "postgresql://user@host:port/db or glue"
@@ -96,11 +109,37 @@ class CatalogConfig:
                 f"{prefix}.jdbc.schema-version": "V1",
             }
         else:
+            conf[f"{prefix}.type"] = "glue"
+            if self.glue_endpoint:
+                conf[f"{prefix}.glue.endpoint"] = self.glue_endpoint
+        if self.on_s3:
             conf |= {
-                f"{prefix}.type": "glue",
                 f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+                f"{prefix}.client.region": self.region,
             }
+            if self.s3_endpoint:
+                conf |= {f"{prefix}.s3.endpoint": self.s3_endpoint, f"{prefix}.s3.path-style-access": "true"}
         return conf
+
+    @property
+    def on_s3(self) -> bool:
+        return self.warehouse.startswith("s3://")
+
+    def s3_credentials(self) -> dict[str, str]:
+        """Credentials from the standard AWS chain (environment, profile, role), read when a session starts:
+        a Spark JVM started earlier does not see variables set since."""
+        if not self.on_s3:
+            return {}
+        import boto3
+
+        found = boto3.session.Session().get_credentials()
+        if found is None:
+            return {}
+        frozen = found.get_frozen_credentials()
+        out = {"s3.access-key-id": frozen.access_key, "s3.secret-access-key": frozen.secret_key}
+        if frozen.token:
+            out["s3.session-token"] = frozen.token
+        return out
 
     # --------------------------------------------------------------------------------------- pyiceberg
     def pyiceberg(self) -> Catalog:
@@ -120,12 +159,31 @@ class CatalogConfig:
         if self.kind == "glue":
             from pyiceberg.catalog.glue import GlueCatalog
 
-            return GlueCatalog(CATALOG_NAME, warehouse=self.warehouse)
+            properties = {"glue.region": self.region, "s3.region": self.region, **self.s3_credentials()}
+            if self.glue_endpoint:
+                properties["glue.endpoint"] = self.glue_endpoint
+            if self.s3_endpoint:
+                properties["s3.endpoint"] = self.s3_endpoint
+            creds = self.s3_credentials()
+            if creds:
+                properties["glue.access-key-id"] = creds["s3.access-key-id"]
+                properties["glue.secret-access-key"] = creds["s3.secret-access-key"]
+                if "s3.session-token" in creds:
+                    properties["glue.session-token"] = creds["s3.session-token"]
+            try:
+                return GlueCatalog(CATALOG_NAME, warehouse=self.warehouse, **properties)
+            except Exception as exc:
+                raise CatalogError(f"{self.describe()} cannot be opened: {exc}") from None
         uri = self.uri
         if self.kind == "postgresql":
             uri = "postgresql+psycopg2://" + uri.split("://", 1)[1]
+        properties = dict(self.s3_credentials())
+        if self.on_s3:
+            properties["s3.region"] = self.region
+            if self.s3_endpoint:
+                properties["s3.endpoint"] = self.s3_endpoint
         try:
-            return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self.warehouse)
+            return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self.warehouse, **properties)
         except Exception as exc:  # a driver or connection error: one line naming the catalog
             raise CatalogError(f"{self.describe()} cannot be opened: {exc}") from None
 
@@ -140,7 +198,10 @@ def catalog_session(spark: SparkSession, catalog: CatalogConfig) -> SparkSession
     session = _SESSIONS.get(key)
     if session is None:
         session = spark.newSession()
-        for name, value in catalog.spark_conf().items():
+        credentials = {
+            f"spark.sql.catalog.{CATALOG_NAME}.{k}": v for k, v in catalog.s3_credentials().items()
+        }
+        for name, value in (catalog.spark_conf() | credentials).items():
             session.conf.set(name, value)
         if catalog.kind == "sqlite":
             catalog.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
