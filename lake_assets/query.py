@@ -2,8 +2,8 @@
 
 Every Iceberg table in the catalog is read through DuckDB's Iceberg extension (``iceberg_scan`` of its current
 metadata, or of an older snapshot with ``--as-of``) under the name Athena gives it, ``<database>.<table>``
-(also ``<database>_<table>``). The Parquet tables not yet in the catalog (file and API sources) become views
-named ``<zone>_<source>_<table>`` with their ``dt`` partition column. The CDC tables (``intermediate/cdc/``)
+(also ``<database>_<table>``); raw's Avro folders are ``raw.<kind>_<name>`` (``raw.events_page_view``,
+``raw.cdc_shop_customers``) with their ``dt`` partition column. The CDC tables (``intermediate/cdc/``)
 become ``intermediate_cdc_<source>_<table>`` and ``..._history`` views that apply the pending versions to
 the compacted buckets: the read rule of ``transforms.cdc.snapshot_current`` / ``snapshot_history`` in SQL
 (the same SQL works as an Athena view over the Glue tables).
@@ -173,6 +173,54 @@ def _iceberg_views(
     return shown
 
 
+def raw_tables(root: Path) -> dict[str, tuple[Path, bool]]:
+    """``raw.<kind>_<name>`` -> (its folder, partitioned by ``dt=``) for every raw table with Avro files.
+
+    raw stays Avro files (the architecture); these are its catalog names, as on Glue (an Avro table per raw
+    folder, with the ``dt`` partitions).
+    """
+    out: dict[str, tuple[Path, bool]] = {}
+    base = root / Zone.RAW.value
+    folders = [*base.glob("*/*"), *base.glob(f"{CDC}/*/*")] if base.is_dir() else []
+    for folder in sorted(folders):
+        rel = folder.relative_to(base).parts
+        if not folder.is_dir() or (rel[0] == CDC) != (len(rel) == 3) or folder.name.startswith(("dt=", "_")):
+            continue
+        partitioned = any(folder.glob("dt=*/*.avro"))
+        if partitioned or any(folder.glob("*.avro")):
+            out["_".join(rel)] = (folder, partitioned)
+    return out
+
+
+def _avro_groups(files: list[Path]) -> list[list[Path]]:
+    """Files grouped by writer schema: DuckDB reads a multi-file Avro glob with the first file's columns
+    only (a later version's new column would be dropped or fail), so each schema is read on its own."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for path in files:
+        with open(path, "rb") as handle:
+            header = fastavro.reader(handle).metadata.get("avro.schema", "")
+        groups[header].append(path)
+    return list(groups.values())
+
+
+def _raw_views(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {Zone.RAW.value}")
+    for name, (folder, partitioned) in raw_tables(root).items():
+        files = sorted(folder.glob("dt=*/*.avro" if partitioned else "*.avro"))
+        options = (
+            "hive_partitioning = true, hive_types = {'dt': DATE}"
+            if partitioned
+            else "hive_partitioning = false"
+        )
+        parts = []
+        for group in _avro_groups(files):
+            listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in group)
+            parts.append(f"SELECT * FROM read_avro([{listed}], {options})")
+        sql = " UNION ALL BY NAME ".join(parts)
+        con.execute(f"CREATE VIEW {Zone.RAW.value}.{_ident(name)} AS {sql}")
+        con.execute(f"CREATE VIEW {_ident(Zone.RAW.value + '_' + name)} AS {sql}")
+
+
 def connect(
     store: ObjectStore,
     specs: list[CdcTableSpec] | None = None,
@@ -190,6 +238,7 @@ def connect(
     except CatalogError as exc:
         raise StorageError(str(exc)) from None
     iceberg = {"/".join(e.identifier.split(".")) for e in entries}
+    _raw_views(con, root)
     cdc_specs = {
         f"intermediate_{CDC}_{s.source}_{s.table}": s for s in (load_specs() if specs is None else specs)
     }

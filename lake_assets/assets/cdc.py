@@ -32,7 +32,7 @@ from lake_assets.sources.cdc_raw import (
     unrecognised_message,
     verify_cdc_raw,
 )
-from lake_assets.storage import Zone, partition_prefix
+from lake_assets.storage import Zone, partition_prefix, zone_prefix
 from lake_assets.transforms.cdc_checksum import checksum
 
 CONFORMS = "conforms_to_schema"
@@ -116,6 +116,11 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
                 folder.mkdir(exist_ok=True)
                 store.publish_dir(folder, partition_prefix(Zone.RAW, "cdc", spec.name, day))
             forget_rebuilt(store, spec, result, days)
+        if result.resolver.all:  # on Glue, raw is an Avro table too: the published days are its partitions
+            name = "cdc_" + spec.name.replace("/", "_")
+            lake.register_raw(
+                name, zone_prefix(Zone.RAW, "cdc", spec.name), result.resolver.all[-1].schema, days
+            )
         if result.unrecognised:
             context.log.warning(unrecognised_message(spec, result.unrecognised))
         latest = result.resolver.all[-1].schema_id if result.resolver.all else None

@@ -6,7 +6,7 @@ from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
-from lake_assets.storage import Zone, partition_prefix
+from lake_assets.storage import Zone, partition_prefix, zone_prefix
 
 CONFORMS = "conforms_to_schema"
 RECONCILES = "counts_reconcile_with_landing"
@@ -79,6 +79,9 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
                 totals["records"] += result.records
                 totals["files"] += len(result.files)
                 totals["landing_objects"] += len(result.landing_objects)
+        # On Glue, raw is an Avro table too: the days just published become its partitions.
+        prefix = zone_prefix(Zone.RAW, "events", subject)
+        lake.register_raw(f"events_{subject}", prefix, latest.schema, sorted(results))
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": totals["records"],

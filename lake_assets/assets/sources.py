@@ -189,6 +189,10 @@ def build_raw_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 if day != UNPARTITIONED:
                     folder.mkdir(exist_ok=True)  # a day without rows is published empty (clears stale files)
                 store.publish_dir(folder, table_folder(Zone.RAW, spec, day))
+        if version is not None:  # on Glue, raw is an Avro table too: the published days are its partitions
+            partitioned = is_daily(spec)
+            name, prefix = spec.zone_folder.replace("/", "_"), zone_prefix(Zone.RAW, spec.zone_folder)
+            lake.register_raw(name, prefix, version.schema, sorted(days) if partitioned else None)
         read = sum(r.rows_read for r in results)
         quarantined = sum(r.rows_quarantined for r in results)
         rows = sum(written.values())

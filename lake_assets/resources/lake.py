@@ -10,6 +10,7 @@ from lake_assets.registry.validation import EventDecoder
 from lake_assets.settings import LakeSettings
 from lake_assets.storage import ObjectStore, open_store
 from lake_assets.tables.catalog import CatalogConfig
+from lake_assets.tables.raw_catalog import register_raw_partitions
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -64,6 +65,12 @@ class LakeResource(dg.ConfigurableResource):
             glue_endpoint=self.aws_endpoint_url,
             region=self.aws_region,
         )
+
+    def register_raw(self, name: str, prefix: str, avro_schema: dict, days: list[str] | None) -> list[str]:
+        """Add raw's new partitions to the Glue catalog (``raw.<name>``); other catalogs hold no raw."""
+        if self.catalog_uri != "glue":
+            return []
+        return register_raw_partitions(self.catalog, name, self.store.uri(prefix), avro_schema, days)
 
     @property
     def registry(self) -> SchemaRegistry:

@@ -68,6 +68,18 @@ def test_events_layers_commit_to_glue_catalog_tables_on_s3(
     for table in final.values():
         assert table["Parameters"]["table_type"].upper() == "ICEBERG"
         assert table["Parameters"]["metadata_location"].startswith(f"s3://{bucket}/lake/final/")
+    raw = {t["Name"]: t for t in glue.get_tables(DatabaseName="raw")["TableList"]}
+    assert set(raw) == {f"events_{s}" for s, _ in counts}
+    page_view = raw["events_page_view"]
+    assert page_view["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("AvroSerDe")
+    assert page_view["StorageDescriptor"]["Location"] == f"s3://{bucket}/lake/raw/events/page_view/"
+    assert [k["Name"] for k in page_view["PartitionKeys"]] == ["dt"]
+    columns = {c["Name"]: c["Type"] for c in page_view["StorageDescriptor"]["Columns"]}
+    assert columns["event_id"] == "string" and columns["event_time"] == "timestamp"
+    parts = glue.get_partitions(DatabaseName="raw", TableName="events_page_view")["Partitions"]
+    assert [(p["Values"], p["StorageDescriptor"]["Location"]) for p in parts] == [
+        ([day], f"s3://{bucket}/lake/raw/events/page_view/dt={day}/")
+    ]
     catalog = lake.catalog.pyiceberg()
     for (subject, d), n in counts.items():
         if d == day:
