@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import duckdb_extension_avro
+import duckdb_extension_httpfs
 import duckdb_extension_iceberg
 import fastavro
 
@@ -221,6 +222,28 @@ def _raw_views(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         con.execute(f"CREATE VIEW {_ident(Zone.RAW.value + '_' + name)} AS {sql}")
 
 
+def _s3_access(con: duckdb.DuckDBPyConnection, catalog: CatalogConfig) -> None:
+    """DuckDB's S3 reader (httpfs, from its wheel) with the credentials of the AWS chain and the endpoint."""
+    con.execute(f"LOAD '{_extension(duckdb_extension_httpfs, 'httpfs')}'")
+    credentials = catalog.s3_credentials()
+    options = {"TYPE": "s3", "REGION": catalog.region}
+    if credentials:
+        options |= {"KEY_ID": credentials["s3.access-key-id"], "SECRET": credentials["s3.secret-access-key"]}
+        if "s3.session-token" in credentials:
+            options["SESSION_TOKEN"] = credentials["s3.session-token"]
+    if catalog.s3_endpoint:
+        scheme, _, host = catalog.s3_endpoint.partition("://")
+        options |= {
+            "ENDPOINT": host.rstrip("/"),
+            "URL_STYLE": "path",
+            "USE_SSL": str(scheme == "https").lower(),
+        }
+    body = ", ".join(
+        f"{k} {v}" if k == "TYPE" or k == "USE_SSL" else f"{k} '{v}'" for k, v in options.items()
+    )
+    con.execute(f"CREATE SECRET lake_s3 ({body})")
+
+
 def connect(
     store: ObjectStore,
     specs: list[CdcTableSpec] | None = None,
@@ -228,9 +251,18 @@ def connect(
     catalog: CatalogConfig | None = None,
     as_of: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    if store.uri().startswith("s3://"):
-        raise StorageError("lake query reads a local lake; on AWS query the catalog's tables with Athena")
     con = duckdb_with_iceberg()
+    if store.uri().startswith("s3://"):
+        # A lake on S3: the catalog's Iceberg tables, read from S3 by DuckDB (raw and the CDC Parquet
+        # folders are read on local lakes only; on AWS, Athena reads every table of the Glue catalog).
+        if catalog is None:
+            raise StorageError("lake query on S3 reads the tables of the catalog: set LAKE_CATALOG_URI")
+        _s3_access(con, catalog)
+        try:
+            _iceberg_views(con, catalog, as_of)
+        except CatalogError as exc:
+            raise StorageError(str(exc)) from None
+        return con
     root = Path(store.uri())
     catalog = catalog or CatalogConfig.for_lake(str(root))
     try:

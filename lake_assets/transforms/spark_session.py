@@ -34,7 +34,9 @@ def build_spark_session(
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     packages = SPARK_PACKAGES + (S3_PACKAGES if s3 else ())
-    java_options = "-Duser.timezone=UTC -XX:TieredStopAtLevel=1"
+    # C1 only (TieredStopAtLevel=1) reserves a 48 MB code cache, which a long session (a test run, a
+    # backfill) fills; the JVM then stops compiling and slows down. 256 MB keeps it compiling.
+    java_options = "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
     if s3:
         java_options += (
             " -Daws.requestChecksumCalculation=when_required -Daws.responseChecksumValidation=when_required"

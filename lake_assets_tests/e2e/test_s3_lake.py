@@ -15,6 +15,7 @@ from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current
 from lake_assets.assets.raw import build_raw_event_assets
 from lake_assets.definitions import build_assets
+from lake_assets.query import run_sql
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -171,3 +172,8 @@ def test_events_reach_iceberg_tables_on_s3_through_every_layer(
         assert table.scan().to_arrow().num_rows == count, subject
     funnel = catalog.pyiceberg().load_table("final.shop_daily_funnel").scan().to_arrow().to_pylist()
     assert [str(r["dt"]) for r in funnel] == [day] and funnel[0]["sessions"] > 0
+    # lake query on S3: DuckDB reads the same table from S3 through the catalog, under its Athena name.
+    out = run_sql(
+        s3_store, "SELECT 'sessions=' || sum(sessions) AS s FROM final.shop_daily_funnel", [], catalog=catalog
+    )
+    assert f"sessions={funnel[0]['sessions']}" in out
