@@ -254,19 +254,19 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     # not re-run what the demo ran.
     hand_over_sensors(settings, args.dagster_home, {"landing_events_sensor": cursor, **cursors})
     demo_cdc = cdc is not None
-    print(lake_summary(store, cdc_specs, _catalog(settings)))
+    print(lake_summary(store, _catalog(settings)))
     queries = [
         "SELECT product_id, sum(units) AS units, sum(revenue_cents) / 100.0 AS revenue "
         "FROM final.shop_daily_product_sales GROUP BY product_id ORDER BY revenue DESC LIMIT 5"
     ]
     if demo_cdc:
         queries.append(
-            "SELECT tier, count(*) AS customers FROM intermediate_cdc_shop_customers "
+            "SELECT tier, count(*) AS customers FROM intermediate.cdc_shop_customers "
             "GROUP BY tier ORDER BY tier"
         )
     for query in queries:
         print(f"\nSQL> {query}")
-        print(run_sql(store, query, cdc_specs))
+        print(run_sql(store, query, catalog=_catalog(settings)))
     print(
         f"\nthe sample held {stats.valid:,} valid events ({stats.duplicates:,} re-sent duplicates, "
         f"{stats.late:,} late) and {stats.invalid_total:,} invalid ones; {stats.sessions:,} sessions, "
@@ -422,10 +422,8 @@ def hand_over_sensors(settings: LakeSettings, home: Path, cursors: dict[str, str
 
 def cmd_query(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import run_sql
-    from lake_assets.sources.cdc.specs import load_specs
 
-    specs = load_specs(settings.cdc_tables)
-    print(run_sql(_store(settings), args.sql, specs, catalog=_catalog(settings), as_of=args.as_of))
+    print(run_sql(_store(settings), args.sql, catalog=_catalog(settings), as_of=args.as_of))
     return 0
 
 

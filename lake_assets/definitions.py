@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks, build_cdc_compaction_schedule
+from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
 from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
 from lake_assets.assets.maintenance import iceberg_maintenance, iceberg_maintenance_schedule
@@ -37,14 +37,12 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     files_sensor = build_files_sensor(specs)
     cdc_specs = load_cdc_specs(settings.cdc_tables)  # CDC tables: one entry each in LAKE_CDC_TABLES
     cdc_sensor = build_cdc_sensor(cdc_specs)
-    compaction = build_cdc_compaction_schedule(cdc_specs)
     return dg.Definitions(
         assets=[*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)],
         asset_checks=build_cdc_checks(cdc_specs),
         jobs=[iceberg_maintenance],
         schedules=[
             *build_api_schedules(specs),
-            *([compaction] if compaction else []),
             iceberg_maintenance_schedule,
         ],
         sensors=[

@@ -21,8 +21,6 @@ import duckdb_extension_httpfs
 import duckdb_extension_iceberg
 import fastavro
 
-from lake_assets.assets.cdc_merge import current_prefix, history_prefix, pending_prefix, table_columns
-from lake_assets.sources.cdc.specs import CdcTableSpec, load_specs
 from lake_assets.storage import ObjectStore, StorageError, Zone, parse_partition, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig, CatalogError
 from lake_assets.tables.inspect import TableEntry, list_tables, resolve_as_of
@@ -31,109 +29,29 @@ CDC = "cdc"
 
 
 def parquet_tables(store: ObjectStore, iceberg: set[str] = frozenset()) -> dict[str, tuple[str, bool]]:
-    """View name -> (table prefix, partitioned by ``dt=``) for every table that has Parquet files.
+    """View name -> (table prefix, partitioned by ``dt=``) for every Parquet folder not in the catalog.
 
     ``iceberg``: the ``<zone>/<table>`` folders of catalog tables, whose files are read through the catalog.
+    Folders of a layout the catalog replaced (``intermediate/cdc/``, the pre-Iceberg CDC buckets; the
+    ``<zone>/<source>/<table>/dt=`` Parquet of a table now in the catalog) are not read.
     """
     tables: dict[str, tuple[str, bool]] = {}
     shadowed = {prefix.replace("/", "_") for prefix in iceberg}
     for zone in (Zone.INTERMEDIATE, Zone.FINAL):
         for key in store.list_keys(zone_prefix(zone)):
             parts = key.split("/")
-            if "/".join(parts[:2]) in iceberg:
+            if "/".join(parts[:2]) in iceberg or (zone is Zone.INTERMEDIATE and parts[1] == CDC):
                 continue
             if len(parts) >= 4 and key.endswith(".parquet"):
-                if zone is Zone.INTERMEDIATE and parts[1] == CDC:
-                    if len(parts) >= 5:
-                        name = parts[3].removesuffix("_history")
-                        tables[f"{parts[0]}_{CDC}_{parts[2]}_{name}"] = (
-                            f"{parts[0]}/{CDC}/{parts[2]}/{name}",
-                            False,
-                        )
-                        tables[f"{parts[0]}_{CDC}_{parts[2]}_{name}_history"] = (
-                            f"{parts[0]}/{CDC}/{parts[2]}/{name}_history",
-                            False,
-                        )
-                    continue
                 partitioned = len(parts) >= 5 and parts[3].startswith("dt=")
                 name = f"{parts[0]}_{parts[1]}_{parts[2]}"
-                if name not in shadowed:  # a pre-Iceberg folder of a table now in the catalog: not read
+                if name not in shadowed:
                     tables[name] = ("/".join(parts[:3]), partitioned)
     return dict(sorted(tables.items()))
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _files(folder: Path, pattern: str) -> str | None:
-    """A read_parquet list of the files, or None when there are none (DuckDB refuses an empty glob)."""
-    files = sorted(folder.glob(pattern)) if folder.is_dir() else []
-    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]" if files else None
-
-
-def cdc_view_sql(spec: CdcTableSpec, columns: list[str], root: Path) -> tuple[str, str]:
-    """(current, history) SELECTs: the compacted buckets with the pending versions applied.
-
-    Mirrors ``transforms.cdc``: per key, versions by (position, commit_ts), a (key, position) seen in the
-    compacted history and a pending file counted once (the compacted row kept), values the log did not carry
-    (``_unchanged``) taken from the key's previous version, the current row the last version unless a delete.
-    """
-    current = _files(root / current_prefix(spec), "bucket=*/*.parquet")
-    history = _files(root / history_prefix(spec), "bucket=*/*.parquet")
-    pending = _files(root / pending_prefix(spec), "*.parquet")
-    read = "read_parquet({}, union_by_name = true, hive_partitioning = false)"
-    if pending is None:
-        return (
-            f"SELECT * FROM {read.format(current)}" if current else "SELECT NULL AS empty WHERE false",
-            f"SELECT * FROM {read.format(history)}" if history else "SELECT NULL AS empty WHERE false",
-        )
-    key = ", ".join(_ident(k) for k in spec.primary_key)
-    order = f"PARTITION BY {key} ORDER BY position, commit_ts"
-    filled = []
-    for column in columns:
-        c = _ident(column)
-        if column in spec.primary_key:
-            filled.append(c)
-            continue
-        quoted = "'" + column.replace("'", "''") + "'"
-        carried = f"(_unchanged IS NULL OR NOT list_contains(_unchanged, {quoted}))"
-        previous = f"last_value(CASE WHEN {carried} THEN struct_pack(v := {c}) END IGNORE NULLS) OVER running"
-        filled.append(f"CASE WHEN {carried} THEN {c} ELSE ({previous}).v END AS {c}")
-    system = "EXCLUDE (valid_from, valid_to, is_current, is_deleted)"
-    stored = f"SELECT * {system}, 0 AS _layer FROM {read.format(history)} SEMI JOIN touched USING ({key})"
-    rebuilt = f"""
-        pending AS (SELECT * EXCLUDE (bucket), 1 AS _layer FROM {read.format(pending)}),
-        touched AS (SELECT DISTINCT {key} FROM pending),
-        versions AS ({stored + " UNION ALL BY NAME " if history else ""}SELECT * FROM pending),
-        once AS (
-            SELECT * FROM versions
-            QUALIFY row_number() OVER (PARTITION BY {key}, position ORDER BY _layer) = 1
-        ),
-        rebuilt AS (
-            SELECT {", ".join(filled)}, "Op", commit_ts, position, commit_ts AS valid_from,
-                lead(commit_ts) OVER ordered AS valid_to,
-                lead(position) OVER ordered IS NULL AND "Op" <> 'D' AS is_current,
-                "Op" = 'D' AS is_deleted, _unchanged
-            FROM once
-            WINDOW ordered AS ({order}),
-                running AS ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        )"""
-    names = ", ".join(_ident(c) for c in columns)
-    kept_history = (
-        f"SELECT * FROM {read.format(history)} ANTI JOIN touched USING ({key}) UNION ALL BY NAME "
-        if history
-        else ""
-    )
-    kept_current = (
-        f"SELECT * FROM {read.format(current)} ANTI JOIN touched USING ({key}) UNION ALL BY NAME "
-        if current
-        else ""
-    )
-    return (
-        f"WITH {rebuilt} {kept_current}SELECT {names}, commit_ts, position FROM rebuilt WHERE is_current",
-        f"WITH {rebuilt} {kept_history}SELECT * FROM rebuilt",
-    )
 
 
 def _extension(module: object, name: str) -> str:
@@ -246,7 +164,6 @@ def _s3_access(con: duckdb.DuckDBPyConnection, catalog: CatalogConfig) -> None:
 
 def connect(
     store: ObjectStore,
-    specs: list[CdcTableSpec] | None = None,
     *,
     catalog: CatalogConfig | None = None,
     as_of: str | None = None,
@@ -271,25 +188,12 @@ def connect(
         raise StorageError(str(exc)) from None
     iceberg = {"/".join(e.identifier.split(".")) for e in entries}
     _raw_views(con, root)
-    cdc_specs = {
-        f"intermediate_{CDC}_{s.source}_{s.table}": s for s in (load_specs() if specs is None else specs)
-    }
     for view, (prefix, partitioned) in parquet_tables(store, iceberg).items():
-        if view in cdc_specs:
-            spec = cdc_specs[view]
-            current_sql, history_sql = cdc_view_sql(spec, table_columns(store, spec), root)
-            con.execute(f"CREATE VIEW {view} AS {current_sql}")
-            con.execute(f"CREATE VIEW {view}_history AS {history_sql}")
-            continue
-        if view.removesuffix("_history") in cdc_specs:
-            continue
         if partitioned:
             glob = str(Path(store.uri(prefix)) / "*" / "*.parquet")
             options = "hive_partitioning = true, hive_types = {'dt': DATE}"
         else:
-            # A CDC table tables.yaml no longer names: its compacted buckets (no key to apply pending by).
-            cdc = prefix.startswith(f"{Zone.INTERMEDIATE.value}/{CDC}/")
-            glob = str(Path(store.uri(prefix)) / ("bucket=*/*.parquet" if cdc else "*.parquet"))
+            glob = str(Path(store.uri(prefix)) / "*.parquet")
             options = "hive_partitioning = false"
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', {options})")
     return con
@@ -306,13 +210,12 @@ def table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
 def run_sql(
     store: ObjectStore,
     sql: str,
-    specs: list[CdcTableSpec] | None = None,
     *,
     catalog: CatalogConfig | None = None,
     as_of: str | None = None,
 ) -> str:
     catalog = catalog or CatalogConfig.for_lake(store.uri())
-    con = connect(store, specs, catalog=catalog, as_of=as_of)
+    con = connect(store, catalog=catalog, as_of=as_of)
     try:
         relation = con.sql(sql)
     except duckdb.Error as exc:
@@ -346,9 +249,7 @@ def _avro_counts(store: ObjectStore, prefix: str) -> dict[str, tuple[int, set[st
     return {t: (n, days) for t, (n, days) in counts.items()}
 
 
-def lake_summary(
-    store: ObjectStore, specs: list[CdcTableSpec] | None = None, catalog: CatalogConfig | None = None
-) -> str:
+def lake_summary(store: ObjectStore, catalog: CatalogConfig | None = None) -> str:
     catalog = catalog or CatalogConfig.for_lake(store.uri())
     landing_objects, landed = _count_lines(store, zone_prefix(Zone.LANDING, "events"))
     quarantine_objects, quarantined = _count_lines(store, zone_prefix(Zone.QUARANTINE, "events"))
@@ -360,7 +261,7 @@ def lake_summary(
     ]
     for table, (records, days) in sorted(_avro_counts(store, zone_prefix(Zone.RAW, "events")).items()):
         lines.append(f"raw           events/{table:<23} {records:>9}  {len(days):>10}")
-    con = connect(store, specs, catalog=catalog)
+    con = connect(store, catalog=catalog)
     tables: dict[str, tuple[str, bool]] = {}
     for entry in list_tables(catalog):
         database, name = entry.identifier.split(".")

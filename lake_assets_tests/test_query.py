@@ -54,14 +54,13 @@ def test_raw_views_read_every_schema_version_by_name(tmp_path: Path) -> None:
         store,
         "SELECT string_agg(id || ':' || coalesce(coupon, '-') || ':' || dt, ' ' ORDER BY id) "
         "AS r FROM raw.events_order_placed",
-        [],
     )
     assert "1:-:2026-11-20 2:X10:2026-11-21" in out
-    assert "3" in run_sql(store, "SELECT sum(id) AS s FROM raw_cdc_shop_customers", [])
-    assert "4" in run_sql(store, "SELECT max(id) AS s FROM raw.files_stores", [])
+    assert "3" in run_sql(store, "SELECT sum(id) AS s FROM raw_cdc_shop_customers")
+    assert "4" in run_sql(store, "SELECT max(id) AS s FROM raw.files_stores")
 
 
 def test_an_unknown_table_names_the_tables_there_are(tmp_path: Path) -> None:
     _write(tmp_path / "raw" / "events" / "page_view" / "dt=2026-11-20" / "a.avro", V1, [{"id": 1, "y": "a"}])
     with pytest.raises(StorageError, match=r"raw\.events_page_view"):
-        run_sql(LocalObjectStore(tmp_path), "SELECT * FROM raw.nope", [])
+        run_sql(LocalObjectStore(tmp_path), "SELECT * FROM raw.nope")

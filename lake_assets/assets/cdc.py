@@ -1,18 +1,19 @@
 """CDC tables as assets, generated from ``sources/cdc/tables.yaml`` (a factory over the specs, no copies).
 
 Per table: ``raw/cdc/<source>/<table>`` (Avro by day of change) and one multi-asset writing
-``intermediate/cdc/<source>/<table>`` (current state) and ``..._history`` (SCD type 2). How they are stored
-and merged (buckets, pending versions, compaction) is ``assets/cdc_merge.py``; this module is the Dagster
-side: assets, checks and their metadata.
+``intermediate/cdc/<source>/<table>`` (current state) and ``..._history`` (SCD type 2), the Iceberg tables
+``intermediate.cdc_<source>_<table>[_history]``. How they are merged (MERGE INTO on audit branches) is
+``assets/cdc_merge.py``; this module is the Dagster side: assets, checks and their metadata.
 """
 
-import contextlib
 from collections.abc import Sequence
 
 import dagster as dg
 
 from lake_assets.assets.cdc_merge import (
     CdcMergeError,
+    current_table,
+    history_table,
     merge_new_changes,
     read_current,
     table_columns,
@@ -156,14 +157,12 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
 # ------------------------------------------------------------------------------------------------ merge
 
 
-class MergeConfig(dg.Config):
-    """Run config of a CDC merge: ``compact`` rewrites the touched buckets now, below the thresholds."""
-
-    compact: bool = False
+HISTORY_UNIQUE = "history_versions_unique"
 
 
 def build_cdc_merge_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT) -> dg.AssetsDefinition:
     current, history = current_key(spec), history_key(spec)
+    current_spec, history_spec = current_table(spec), history_table(spec)
 
     @dg.multi_asset(
         specs=[
@@ -171,58 +170,92 @@ def build_cdc_merge_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_RO
                 current,
                 deps=[raw_cdc_key(spec)],
                 group_name="intermediate",
-                kinds={"spark", "parquet"},
+                kinds={"spark", "iceberg"},
                 automation_condition=dg.AutomationCondition.eager(),
                 description=f"`{spec.source}.{spec.qualified}` as of its newest change: one row per "
-                f"{', '.join(spec.primary_key)}, deletes removed; Parquet in {spec.buckets} key buckets.",
-                metadata={"primary_key": list(spec.primary_key), "buckets": spec.buckets},
+                f"{', '.join(spec.primary_key)}, deletes removed; Iceberg table `{current_spec.identifier}` "
+                f"kept with MERGE INTO, in {spec.buckets} key buckets.",
+                metadata={
+                    "primary_key": list(spec.primary_key),
+                    "buckets": spec.buckets,
+                    "dagster/table_name": current_spec.identifier,
+                },
             ),
             dg.AssetSpec(
                 history,
                 deps=[raw_cdc_key(spec)],
                 group_name="intermediate",
-                kinds={"spark", "parquet"},
+                kinds={"spark", "iceberg"},
                 automation_condition=dg.AutomationCondition.eager(),
                 description=f"Every version of `{spec.source}.{spec.qualified}` (SCD type 2): valid_from, "
-                "valid_to, is_current, is_deleted.",
+                f"valid_to, is_current, is_deleted; Iceberg table `{history_spec.identifier}`.",
+                metadata={"dagster/table_name": history_spec.identifier},
             ),
         ],
         check_specs=[
-            dg.AssetCheckSpec(KEY_UNIQUE, asset=current, blocking=True, description="One row per key.")
+            dg.AssetCheckSpec(
+                KEY_UNIQUE,
+                asset=current,
+                blocking=True,
+                description="One row per key (checked before publish).",
+            ),
+            dg.AssetCheckSpec(
+                HISTORY_UNIQUE,
+                asset=history,
+                blocking=True,
+                description="One version per key and log position (checked before publish).",
+            ),
         ],
         name=merge_op_name(spec),
     )
     def merge_cdc(  # noqa: ANN202
-        context: dg.AssetExecutionContext, config: MergeConfig, lake: LakeResource, spark: SparkResource
+        context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
     ):
+        session = spark.lake_session(lake.catalog)
         try:
-            report = merge_new_changes(spark.session(), lake.store, spec, registry_root, config.compact)
+            report = merge_new_changes(session, lake.store, lake.catalog, spec, registry_root)
         except CdcMergeError as exc:
+            for name, (passed, metadata) in exc.checks.items():  # checked on the staged tables
+                asset = history if name == HISTORY_UNIQUE else current
+                yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=passed, metadata=metadata)
             raise dg.Failure(description=str(exc)) from None
         context.log.info(f"intermediate/cdc/{spec.name}: {report}")
         meta = {
             "mode": report["mode"],
             "raw_files_merged": report["raw_files_merged"],
             "changes": report["changes"],
-            "buckets_rewritten": dg.MetadataValue.json(report["buckets_rewritten"]),
-            "pending_merges": report["pending_merges"],
-            "pending_versions": report["pending_versions"],
+            "keys_touched": report.get("keys_touched", 0),
+            "reload": report["reload"],
         }
-        # The compacted row count; with pending versions the table differs from it by at most those.
-        counted = {"dagster/row_count": report["rows"]} if report["mode"] != "pending" else {}
-        yield dg.MaterializeResult(asset_key=current, metadata={**meta, **counted})
-        yield dg.MaterializeResult(asset_key=history, metadata=meta)
-        checked = (
-            "one row per key in the rewritten buckets"
-            if report["mode"] == "compacted"
-            else "one version per key and position in the appended pending file"
-        )
-        yield dg.AssetCheckResult(
+        if report["mode"] == "none":  # nothing new: the tables are as they were
+            yield dg.MaterializeResult(asset_key=current, metadata=meta)
+            yield dg.MaterializeResult(asset_key=history, metadata=meta)
+            note = {"note": "no new raw files; nothing merged"}
+            yield dg.AssetCheckResult(asset_key=current, check_name=KEY_UNIQUE, passed=True, metadata=note)
+            yield dg.AssetCheckResult(
+                asset_key=history, check_name=HISTORY_UNIQUE, passed=True, metadata=note
+            )
+            return
+        yield dg.MaterializeResult(
             asset_key=current,
-            check_name=KEY_UNIQUE,
-            passed=True,
-            metadata={"checked": checked, "buckets_rewritten": len(report["buckets_rewritten"])},
+            metadata={
+                **meta,
+                "dagster/row_count": report["rows"],
+                "dagster/table_name": current_spec.identifier,
+                "snapshot_id": report["current_snapshot_id"],
+            },
         )
+        yield dg.MaterializeResult(
+            asset_key=history,
+            metadata={
+                **meta,
+                "dagster/table_name": history_spec.identifier,
+                "snapshot_id": report["history_snapshot_id"],
+            },
+        )
+        for name, (passed, metadata) in report["checks"].items():
+            asset = history if name == HISTORY_UNIQUE else current
+            yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=passed, metadata=metadata)
 
     return merge_cdc
 
@@ -242,7 +275,7 @@ def build_reconcile_check(
         description=f"Row count and checksum equal `{spec.qualified}` at the source.",
     )
     def reconcile(lake: LakeResource, spark: SparkResource) -> dg.AssetCheckResult:
-        store, session = lake.store, spark.session()
+        store, session = lake.store, spark.lake_session(lake.catalog)
         if not load_versions(store, spec, registry_root):
             return dg.AssetCheckResult(
                 passed=False,
@@ -250,9 +283,8 @@ def build_reconcile_check(
                 "the raw and intermediate CDC assets",
             )
         columns = table_columns(store, spec, registry_root)
-        with contextlib.ExitStack() as stack:
-            table = read_current(session, store, spec, stack)
-            lake_count, lake_sum = checksum(table, columns) if table is not None else (0, 0)
+        table = read_current(session, spec)
+        lake_count, lake_sum = checksum(table, columns) if table is not None else (0, 0)
         try:
             src_count, src_sum = source_checksum(str(spec.url), spec.schema, spec.table, columns)
         except Exception as exc:  # noqa: BLE001 - any source error is this check's finding, not a crash
@@ -282,34 +314,8 @@ def build_cdc_assets(
     return out
 
 
-COMPACTION_SCHEDULE = "cdc_compaction_schedule"
-
-
 def merge_op_name(spec: CdcTableSpec) -> str:
     return f"merge_cdc_{spec.source}_{spec.table}"
-
-
-def build_cdc_compaction_schedule(specs: Sequence[CdcTableSpec]) -> dg.ScheduleDefinition | None:
-    """Once a day every CDC table is compacted, so plain Parquet readers are never more than a day behind.
-
-    Between compactions the merges only append pending files (merge-on-read); a table that stopped changing
-    would otherwise keep its last pending files until its next change. A table with none is left alone.
-    """
-    if not specs:
-        return None
-    job = dg.define_asset_job(
-        "cdc_compaction",
-        selection=dg.AssetSelection.assets(*[k for s in specs for k in (current_key(s), history_key(s))]),
-        config={"ops": {merge_op_name(s): {"config": {"compact": True}} for s in specs}},
-        description="Compacts every CDC table: pending files folded into the key buckets.",
-    )
-    return dg.ScheduleDefinition(
-        name=COMPACTION_SCHEDULE,
-        job=job,
-        cron_schedule="30 3 * * *",
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
 
 
 def build_cdc_checks(

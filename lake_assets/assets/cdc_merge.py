@@ -1,36 +1,31 @@
-"""The CDC tables on storage: merge-on-read with compaction, and the one way to read them (no Dagster here).
+"""The CDC tables as Iceberg tables, kept with MERGE INTO, and the one way to read them (no Dagster here).
 
-Layout of ``intermediate/cdc/<source>/<table>`` (current state) and ``..._history`` (SCD type 2):
+``intermediate.cdc_<source>_<table>`` is the current state (one row per key) and ``..._history`` every
+version (SCD type 2: ``valid_from``, ``valid_to``, ``is_current``, ``is_deleted``), both merge-on-read
+(position deletes) and partitioned by ``bucket(N, <first key column>)``. A merge reads the raw files not
+merged yet (the manifest ``_system/cdc/<source>/<table>/merged.json``), reads the stored history of the
+keys they touch, rebuilds those keys' history with ``transforms.cdc.build_history`` (ordering by log
+position, a change seen twice counted once, values the log did not carry taken from the version before), and
+merges it:
 
-* ``bucket=NN/`` folders: the compacted table, split by a hash of the key. Plain Parquet readers (Spark,
-  pyarrow, Athena) read these and see the table as of its last compaction, a consistent state.
-* ``<table>/_pending/m<NNNNNNNN>-<id>.parquet``: versions merged since (one file per merge: the table's
-  columns, ``Op``, ``commit_ts``, ``position``, ``_unchanged``, ``bucket``). Those readers skip names
-  starting with ``_``. The lake's readers (``read_current`` / ``read_history``, the ``lake query`` views,
-  the reconciliation check) apply them: ``transforms.cdc.snapshot_current`` / ``snapshot_history``.
+* history: ``MERGE ... ON key, position``: versions updated (their ``valid_to`` may change) or inserted;
+* current: ``MERGE ... ON key``: the key's current row updated or inserted, a key whose last version is a
+  delete deleted.
 
-A merge reads the raw files not merged yet (the manifest ``_system/cdc/<source>/<table>/merged.json``) and
-appends their versions as one pending file: its cost follows the changes, not the table. When the pending
-versions reach ``compact_ratio`` of the table's rows (or ``max_pending_merges`` files), the merge compacts:
-it rewrites the buckets the pending and new versions touch and removes the pending files, so each stored row
-is rewritten once per ``compact_ratio * rows`` changes (a constant amortised cost per change). Hudi calls
-the same split "merge-on-read" with "read-optimized" (buckets only) and "snapshot" (merged) queries.
-
-Crash safety: pending files are written before the manifest; a merge that stops before its manifest is
-written is merged again (its versions then appear twice, and the read rule counts a (key, position) once;
-the next compaction removes both files). Two merges at once each write their own file. A compaction
-publishes the buckets, then the manifest, then deletes the pending files; a reader in between sees a version
-twice, and the read rule counts a (key, position) once.
+Both are staged on audit branches and checked (one version per key and position, one row per key, among the
+touched keys) before either is published; then history, then current, is fast-forwarded. If another commit
+moved a table meanwhile, the merge is rebuilt on top of it; re-merging versions already published is a no-op
+(the same rows match). A full load over a table the lake holds (a re-snapshot) rebuilds every key, ending the
+keys the load lacks. Compaction and snapshot expiry are Iceberg's procedures (the ``iceberg_maintenance``
+job).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -41,26 +36,37 @@ from lake_assets.checks.table_checks import duplicate_keys
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.sources.cdc_raw import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
+from lake_assets.tables.catalog import CatalogConfig
+from lake_assets.tables.iceberg import ConcurrentCommit, merge_writer, qualified, stage_write, table_exists
+from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms import cdc as T
 from lake_assets.transforms.spark_session import AVRO_FORMAT
 
-PENDING = "_pending"
+DELETE = "_delete"
+HISTORY_SYSTEM = (T.OP, T.COMMIT_TS, T.POSITION, *T.HISTORY_COLUMNS, T.UNCHANGED)
+MAX_ATTEMPTS = 3
 
 
 class CdcMergeError(RuntimeError):
-    """The merge cannot go on; the message says what is wrong and what to do."""
+    """The merge cannot go on; the message says what is wrong and what to do (nothing was published).
+
+    ``checks``: check name -> (passed, metadata) when a blocking check on the staged tables failed.
+    """
+
+    def __init__(self, message: str, checks: dict[str, tuple[bool, dict[str, Any]]] | None = None) -> None:
+        super().__init__(message)
+        self.checks = checks or {}
 
 
-def current_prefix(spec: CdcTableSpec) -> str:
-    return zone_prefix(Zone.INTERMEDIATE, "cdc", spec.source, spec.table)
+def current_table(spec: CdcTableSpec) -> TableSpec:
+    """``intermediate.cdc_<source>_<table>``: layout from tables.yaml, bucketed by the first key column."""
+    partition = (f"bucket({spec.buckets}, {spec.primary_key[0]})",)
+    return table_spec("intermediate", f"cdc_{spec.source}_{spec.table}", partition_by=partition)
 
 
-def history_prefix(spec: CdcTableSpec) -> str:
-    return zone_prefix(Zone.INTERMEDIATE, "cdc", spec.source, f"{spec.table}_history")
-
-
-def pending_prefix(spec: CdcTableSpec) -> str:
-    return f"{current_prefix(spec)}{PENDING}/"
+def history_table(spec: CdcTableSpec) -> TableSpec:
+    partition = (f"bucket({spec.buckets}, {spec.primary_key[0]})",)
+    return table_spec("intermediate", f"cdc_{spec.source}_{spec.table}_history", partition_by=partition)
 
 
 def manifest_key(spec: CdcTableSpec) -> str:
@@ -69,11 +75,9 @@ def manifest_key(spec: CdcTableSpec) -> str:
 
 @dataclass
 class Manifest:
-    """What has been merged: raw files (key -> size), compacted rows per bucket, pending files' versions."""
+    """Which raw files have been merged (key -> size, or size@position for full loads)."""
 
-    files: dict[str, int] = field(default_factory=dict)
-    rows: dict[str, int] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int | str] = field(default_factory=dict)
     merges: int = 0
 
     @classmethod
@@ -81,12 +85,10 @@ class Manifest:
         if not store.exists(manifest_key(spec)):
             return cls()
         data = json.loads(store.get_bytes(manifest_key(spec)))
-        return cls(
-            data.get("files", {}), data.get("rows", {}), data.get("pending", {}), data.get("merges", 0)
-        )
+        return cls(data.get("files", {}), data.get("merges", 0))
 
     def save(self, store: ObjectStore, spec: CdcTableSpec) -> None:
-        body = {"files": self.files, "rows": self.rows, "pending": self.pending, "merges": self.merges}
+        body = {"files": self.files, "merges": self.merges}
         store.put_bytes(manifest_key(spec), json.dumps(body, sort_keys=True).encode())
 
 
@@ -105,143 +107,20 @@ def _avro_schema(store: ObjectStore, spec: CdcTableSpec, registry_root: str) -> 
     return json.dumps(schema), [f["name"] for f in schema["fields"] if f["name"] not in system]
 
 
-def _parquet(folder: Path, pattern: str) -> list[str]:
-    return sorted(str(p) for p in folder.glob(pattern)) if folder.is_dir() else []
-
-
-def _pending_files(store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack) -> list[str]:
-    """The pending files, local (fetched first from a remote store; kept until ``stack`` closes)."""
-    return _parquet(stack.enter_context(store.local_copy(pending_prefix(spec))), "*.parquet")
-
-
-def _bucket_files(
-    store: ObjectStore, prefix: str, buckets: Sequence[str] | None, stack: contextlib.ExitStack
-) -> list[str]:
-    """A table's compacted files, local: every bucket, or only ``buckets`` (all a remote store fetches)."""
-    if buckets is None:
-        return _parquet(stack.enter_context(store.local_copy(prefix)), f"{T.BUCKET}=*/*.parquet")
-    files: list[str] = []
-    for bucket in buckets:
-        files += _parquet(stack.enter_context(store.local_copy(f"{prefix}{T.BUCKET}={bucket}/")), "*.parquet")
-    return files
-
-
-def _read(spark: SparkSession, files: Sequence[str], spec: CdcTableSpec) -> DataFrame | None:
-    """Parquet files as one frame, columns of every schema version, ``bucket`` from the key."""
-    if not files:
-        return None
-    df = spark.read.option("mergeSchema", "true").parquet(*files)
-    return T.with_bucket(df.drop(T.BUCKET), spec.primary_key, spec.buckets)
-
-
 def _params(spec: CdcTableSpec, columns: list[str]) -> dict[str, Any]:
     return {"key": list(spec.primary_key), "columns": columns}
 
 
-def read_current(
-    spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack
-) -> DataFrame | None:
-    """The current state with the pending versions applied (None before the first merge)."""
-    inputs = {
-        "current": _read(spark, _bucket_files(store, current_prefix(spec), None, stack), spec),
-        "history": _read(spark, _bucket_files(store, history_prefix(spec), None, stack), spec),
-        "pending": _read(spark, _pending_files(store, spec, stack), spec),
-    }
-    return T.snapshot_current(spark, inputs, _params(spec, table_columns(store, spec)))
+def read_current(spark: SparkSession, spec: CdcTableSpec) -> DataFrame | None:
+    """The current state (None before the first merge); ``spark`` is a session of the lake's catalog."""
+    table = current_table(spec)
+    return spark.table(qualified(table)) if table_exists(spark, table) else None
 
 
-def read_history(
-    spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, stack: contextlib.ExitStack
-) -> DataFrame | None:
-    """Every version with the pending versions applied (None before the first merge)."""
-    inputs = {
-        "history": _read(spark, _bucket_files(store, history_prefix(spec), None, stack), spec),
-        "pending": _read(spark, _pending_files(store, spec, stack), spec),
-    }
-    return T.snapshot_history(spark, inputs, _params(spec, table_columns(store, spec)))
-
-
-def _write_buckets(spark: SparkSession, df: DataFrame, folder: Path, width: int) -> DataFrame:
-    """Parquet by ``bucket=NN`` (one file per bucket), read back as readers will see it."""
-    df.repartition(T.BUCKET).write.mode("overwrite").partitionBy(T.BUCKET).parquet(str(folder))
-    if not any(folder.glob(f"{T.BUCKET}=*/*.parquet")):
-        return spark.createDataFrame([], df.schema)
-    written = spark.read.parquet(str(folder))
-    return written.withColumn(T.BUCKET, F.lpad(F.col(T.BUCKET).cast("string"), width, "0"))
-
-
-def _single_parquet(df: DataFrame, folder: Path) -> Path:
-    df.coalesce(1).write.mode("overwrite").parquet(str(folder))
-    files = list(folder.glob("*.parquet"))
-    if len(files) != 1:
-        raise CdcMergeError(f"expected one Parquet file in {folder}, found {len(files)}")
-    return files[0]
-
-
-def merge_new_changes(
-    spark: SparkSession,
-    store: ObjectStore,
-    spec: CdcTableSpec,
-    registry_root: str = CDC_SCHEMA_ROOT,
-    compact: bool = False,
-) -> dict[str, Any]:
-    """Merges the raw files not merged yet: appends a pending file, or compacts; returns what it did.
-
-    ``compact=True`` compacts even below the table's thresholds (and with no new raw file, if any pending).
-    """
-    manifest = Manifest.load(store, spec)
-    raw_root = zone_prefix(Zone.RAW, "cdc", spec.source, spec.table)
-    versions = {i.key: _raw_version(store, i) for i in store.list(raw_root) if i.key.endswith(".avro")}
-    new = [k for k, v in versions.items() if manifest.files.get(k) != v]
-    pending_files = [k for k in store.list_keys(pending_prefix(spec)) if k.endswith(".parquet")]
-    report: dict[str, Any] = {
-        "raw_files_merged": len(new),
-        "changes": 0,
-        "mode": "none",
-        "buckets_rewritten": [],
-        "pending_merges": len(pending_files),
-        "pending_versions": sum(manifest.pending.values()),
-        "rows": sum(manifest.rows.values()),
-    }
-    if not new and not (compact and pending_files):
-        return report
-    schema_json, columns = _avro_schema(store, spec, registry_root)
-    params = _params(spec, columns)
-    with contextlib.ExitStack() as stack:
-        changes = None
-        if new:
-            changes = _read_raw(spark, stack, store, spec, new, schema_json).cache()
-            report["changes"] = changes.count()
-        base_rows = sum(manifest.rows.values())
-        pending_versions = sum(manifest.pending.values()) + report["changes"]
-        # A full load over a table the lake already holds: every bucket may hold keys the load ends.
-        loads = any(_is_load(k) for k in new)
-        reload = loads and bool(manifest.rows or pending_files)
-        report["reload"] = reload
-        compacting = (
-            compact
-            or reload
-            or pending_versions > spec.compact_ratio * base_rows
-            or len(pending_files) + 1 > spec.max_pending_merges
-        )
-        if compacting:
-            _compact(spark, stack, store, spec, manifest, changes, params, report, reload, loads)
-        else:
-            _append_pending(spark, stack, store, spec, manifest, changes, params, report)
-        if changes is not None:
-            changes.unpersist()
-    manifest.files.update({k: versions[k] for k in new})
-    manifest.merges += 1
-    manifest.save(store, spec)
-    if compacting:
-        for key in pending_files:  # after the manifest: a crash before here leaves versions already compacted
-            store.delete(key)
-    report.update(
-        pending_merges=len(manifest.pending),
-        pending_versions=sum(manifest.pending.values()),
-        rows=sum(manifest.rows.values()),
-    )
-    return report
+def read_history(spark: SparkSession, spec: CdcTableSpec) -> DataFrame | None:
+    """Every version (None before the first merge)."""
+    table = history_table(spec)
+    return spark.table(qualified(table)) if table_exists(spark, table) else None
 
 
 def _is_load(key: str) -> bool:
@@ -287,104 +166,150 @@ def _read_raw(
     return T.with_bucket(changes, spec.primary_key, spec.buckets)
 
 
-def _buckets(df: DataFrame | None) -> set[str]:
-    return set() if df is None else {r[0] for r in df.select(T.BUCKET).distinct().collect()}
+def _stored_history(spark: SparkSession, spec: CdcTableSpec, keys: DataFrame | None) -> DataFrame | None:
+    """The history as ``main`` holds it now: of ``keys`` only, or every key (None)."""
+    stored = read_history(spark, spec)
+    if stored is None:
+        return None
+    stored = T.with_bucket(stored, spec.primary_key, spec.buckets)
+    return stored if keys is None else stored.join(keys, list(spec.primary_key), "left_semi")
 
 
-def _append_pending(
+def _rebuild(
     spark: SparkSession,
-    stack: contextlib.ExitStack,
-    store: ObjectStore,
     spec: CdcTableSpec,
-    manifest: Manifest,
     changes: DataFrame,
     params: dict[str, Any],
-    report: dict[str, Any],
-) -> None:
-    """One pending file with the batch's versions; reads stored rows only for values the log did not carry."""
-    previous = None
-    partial = changes.where(F.size(F.coalesce(F.col(T.UNCHANGED), F.array())) > 0)
-    needed = sorted(_buckets(partial))
-    if needed:
-        keys = partial.select(*spec.primary_key).distinct()
-        stored = [
-            _read(spark, _bucket_files(store, history_prefix(spec), needed, stack), spec),
-            _read(spark, _pending_files(store, spec, stack), spec),
-        ]
-        frames = [f.join(keys, list(spec.primary_key), "left_semi") for f in stored if f is not None]
-        for frame in frames:
-            previous = frame if previous is None else previous.unionByName(frame, allowMissingColumns=True)
-    versions = T.new_versions(spark, {"changes": changes, "previous": previous}, params)
-    stage = stack.enter_context(store.staging_dir())
-    local = _single_parquet(versions.sortWithinPartitions(T.BUCKET, *spec.primary_key), stage / "pending")
-    written = spark.read.parquet(str(local))
-    twice = written.groupBy(*spec.primary_key, T.POSITION).count().where("count > 1").count()
-    if twice:
-        raise CdcMergeError(
-            f"intermediate/cdc/{spec.name}: {twice} (key, position) pairs occur more than once in the new "
-            "pending versions; nothing published"
-        )
-    # Numbered for people, unique for safety: two merges running at once never overwrite each other's file.
-    name = f"m{manifest.merges + 1:08d}-{uuid.uuid4().hex[:8]}.parquet"
-    count = written.count()
-    store.put_bytes(pending_prefix(spec) + name, local.read_bytes())
-    manifest.pending[name] = count
-    report.update(mode="pending", pending_file=name, versions_appended=count, duplicate_keys=0)
-
-
-def _compact(
-    spark: SparkSession,
-    stack: contextlib.ExitStack,
-    store: ObjectStore,
-    spec: CdcTableSpec,
-    manifest: Manifest,
-    changes: DataFrame | None,
-    params: dict[str, Any],
-    report: dict[str, Any],
-    reload: bool = False,
-    loads: bool = False,
-) -> None:
-    """Rewrites the buckets that the pending and new versions touch; the pending files become obsolete.
-
-    With full-load rows among the changes (``loads``), keys live before a load that it lacks are deleted as
-    of its position; on a ``reload`` (a load over stored rows) every bucket is read for them. The batch itself
-    may hold earlier versions too (a table rebuilt from all of raw after a re-snapshot).
-    """
-    pending = _read(spark, _pending_files(store, spec, stack), spec)
-    touched = None if reload else sorted(_buckets(changes) | _buckets(pending))
-    stored = _read(spark, _bucket_files(store, history_prefix(spec), touched, stack), spec)
-    if pending is not None:
-        stored = pending if stored is None else stored.unionByName(pending, allowMissingColumns=True)
-    if loads and changes is not None:
+    reload: bool,
+    loads: bool,
+) -> tuple[DataFrame, int]:
+    """The touched keys' history rebuilt from what ``main`` holds now and the new changes."""
+    key = list(spec.primary_key)
+    stored = _stored_history(spark, spec, None if reload else changes.select(*key).distinct())
+    batch, ended_count = changes, 0
+    if loads:
         ended = T.reload_deletes(spark, {"changes": changes, "stored": stored}, params)
         if ended is not None:
-            ended = T.with_bucket(ended, spec.primary_key, spec.buckets).withColumn(T.LOAD_FLAG, F.lit(False))
-            changes = changes.unionByName(ended, allowMissingColumns=True)
-            report["ended_by_reload"] = ended.count()
-    if reload:
-        touched = sorted(_buckets(changes) | _buckets(stored))
-    if changes is None:  # compacting pending versions only
-        changes = spark.createDataFrame([], stored.schema).withColumn(
-            T.UNCHANGED, F.lit(None).cast("array<string>")
-        )
-    width = T.bucket_width(spec.buckets)
-    stage = stack.enter_context(store.staging_dir())
-    history = T.build_history(spark, {"changes": changes, "history": stored}, params)
-    history = _write_buckets(spark, history, stage / "history", width)
-    current = T.current_state(spark, {"history": history}, params)
-    current = _write_buckets(spark, current, stage / "current", width)
-    dupes = duplicate_keys(current, spec.primary_key)
-    if dupes:
-        raise CdcMergeError(
-            f"intermediate/cdc/{spec.name}: {dupes} key values occur more than once in the merged buckets; "
-            "nothing published"
-        )
-    counts = {r[0]: r[1] for r in current.groupBy(T.BUCKET).count().collect()}
-    for bucket in touched:
-        for table, prefix in (("history", history_prefix(spec)), ("current", current_prefix(spec))):
-            folder = stage / table / f"{T.BUCKET}={bucket}"
-            folder.mkdir(parents=True, exist_ok=True)
-            store.publish_dir(folder, f"{prefix}{T.BUCKET}={bucket}/")
-        manifest.rows[bucket] = int(counts.get(bucket, 0))
-    manifest.pending = {}
-    report.update(mode="compacted", buckets_rewritten=touched, duplicate_keys=0)
+            ended = T.with_bucket(ended, key, spec.buckets).withColumn(T.LOAD_FLAG, F.lit(False))
+            batch = changes.unionByName(ended, allowMissingColumns=True)
+            ended_count = ended.count()
+    return T.build_history(spark, {"changes": batch, "history": stored}, params), ended_count
+
+
+def _current_source(history: DataFrame, params: dict[str, Any]) -> DataFrame:
+    """Current rows of the touched keys, and a ``_delete`` row for each touched key that has none."""
+    key = list(params["key"])
+    current = T.current_state(history.sparkSession, {"history": history}, params).drop(T.BUCKET)
+    gone = history.select(*key).distinct().join(current.select(*key), key, "left_anti")
+    gone = gone.select(
+        *key,
+        *[F.lit(None).cast(current.schema[c].dataType).alias(c) for c in current.columns if c not in key],
+    )
+    return current.withColumn(DELETE, F.lit(False)).unionByName(gone.withColumn(DELETE, F.lit(True)))
+
+
+def merge_new_changes(
+    spark: SparkSession,
+    store: ObjectStore,
+    catalog: CatalogConfig,
+    spec: CdcTableSpec,
+    registry_root: str = CDC_SCHEMA_ROOT,
+) -> dict[str, Any]:
+    """Merges the raw files not merged yet into history and current state; returns what it did.
+
+    ``spark`` is a session of the lake's catalog (``catalog_session``). Raises ``CdcMergeError`` (nothing
+    published) when a blocking check fails on the staged tables.
+    """
+    manifest = Manifest.load(store, spec)
+    raw_root = zone_prefix(Zone.RAW, "cdc", spec.source, spec.table)
+    versions = {i.key: _raw_version(store, i) for i in store.list(raw_root) if i.key.endswith(".avro")}
+    new = [k for k, v in versions.items() if manifest.files.get(k) != v]
+    report: dict[str, Any] = {"raw_files_merged": len(new), "changes": 0, "mode": "none", "reload": False}
+    if not new:
+        return report
+    schema_json, columns = _avro_schema(store, spec, registry_root)
+    params = _params(spec, columns)
+    key = list(spec.primary_key)
+    history_spec, current_spec = history_table(spec), current_table(spec)
+    with contextlib.ExitStack() as stack:
+        changes = _read_raw(spark, stack, store, spec, new, schema_json).cache()
+        report["changes"] = changes.count()
+        loads = any(_is_load(k) for k in new)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            stored = read_history(spark, spec)
+            # A full load over a table the lake holds: any stored key may be one the load ends.
+            reload = loads and stored is not None and bool(stored.limit(1).count())
+            history, ended = _rebuild(spark, spec, changes, params, reload, loads)
+            history = history.cache()
+            touched = history.select(*key).distinct().cache()
+            history_rows = history.drop(T.BUCKET)
+            current_rows = _current_source(history, params)
+            table_schema = current_rows.drop(DELETE).schema
+            try:
+                with (
+                    stage_write(
+                        spark,
+                        catalog,
+                        history_spec,
+                        history_rows,
+                        write=merge_writer(key, history_rows.columns, also_match=(T.POSITION,)),
+                    ) as staged_history,
+                    stage_write(
+                        spark,
+                        catalog,
+                        current_spec,
+                        current_rows,
+                        schema=table_schema,
+                        write=merge_writer(key, table_schema.fieldNames()),
+                    ) as staged_current,
+                ):
+                    checks = _audit(staged_history.frame, staged_current.frame, touched, key)
+                    if not all(passed for passed, _ in checks.values()):
+                        failed = [name for name, (passed, _) in checks.items() if not passed]
+                        raise CdcMergeError(
+                            f"intermediate/cdc/{spec.name}: {', '.join(failed)} failed on the staged tables; "
+                            "nothing published",
+                            checks,
+                        )
+                    history_snapshot = staged_history.publish()
+                    current_snapshot = staged_current.publish()
+            except ConcurrentCommit:
+                history.unpersist()
+                touched.unpersist()
+                continue
+            report.update(
+                mode="merged",
+                reload=reload,
+                ended_by_reload=ended,
+                attempts=attempt,
+                keys_touched=touched.count(),
+                history_snapshot_id=str(history_snapshot),
+                current_snapshot_id=str(current_snapshot),
+                checks=checks,
+            )
+            history.unpersist()
+            touched.unpersist()
+            break
+        else:
+            raise CdcMergeError(
+                f"intermediate/cdc/{spec.name}: {MAX_ATTEMPTS} attempts lost the race to other commits; "
+                "nothing of this run was published (run it again)"
+            )
+        changes.unpersist()
+    manifest.files.update({k: versions[k] for k in new})
+    manifest.merges += 1
+    manifest.save(store, spec)
+    report["rows"] = read_current(spark, spec).count()
+    return report
+
+
+def _audit(
+    history: DataFrame, current: DataFrame, touched: DataFrame, key: list[str]
+) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """The blocking checks on the staged tables, over the keys this merge touched."""
+    versions = duplicate_keys(history.join(touched, key, "left_semi"), [*key, T.POSITION])
+    rows = duplicate_keys(current.join(touched, key, "left_semi"), key)
+    return {
+        "history_versions_unique": (versions == 0, {"duplicate_key_positions": versions}),
+        "primary_key_unique": (rows == 0, {"duplicate_keys": rows}),
+    }

@@ -91,7 +91,13 @@ class CatalogConfig:
     def spark_conf(self) -> dict[str, str]:
         """The ``spark.sql.catalog.lake.*`` settings for Iceberg's Spark catalog."""
         prefix = f"spark.sql.catalog.{CATALOG_NAME}"
-        conf = {prefix: "org.apache.iceberg.spark.SparkCatalog", f"{prefix}.warehouse": self.warehouse}
+        conf = {
+            prefix: "org.apache.iceberg.spark.SparkCatalog",
+            f"{prefix}.warehouse": self.warehouse,
+            # Every query loads the table's current metadata: a write that retries after another commit
+            # won, or a check of what was just published, must not see a cached older snapshot.
+            f"{prefix}.cache-enabled": "false",
+        }
         if self.kind == "sqlite":
             conf |= {
                 f"{prefix}.type": "jdbc",

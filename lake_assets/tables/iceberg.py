@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -129,14 +129,31 @@ class StagedWrite:
                 f"CALL {CATALOG_NAME}.system.fast_forward('{qualified(self.spec)}', 'main', '{self.branch}')"
             ).collect()
         except Exception as exc:  # py4j / analysis errors: main moved on meanwhile
-            raise _ConcurrentCommit(str(exc).splitlines()[0]) from None
+            raise ConcurrentCommit(str(exc).splitlines()[0]) from None
         self._published = True
         self.published_snapshot_id = self.staged_snapshot_id()
         return self.published_snapshot_id
 
 
-class _ConcurrentCommit(RuntimeError):
+class ConcurrentCommit(RuntimeError):
     """``main`` moved after the branch was made (another commit landed first): stage again on top of it."""
+
+
+Writer = Callable[[DataFrame, str], None]  # writes a frame into a table name (a branch's, here)
+
+
+def overwrite_writer(replace_where: Column | None) -> Writer:
+    """Replace the rows ``replace_where`` selects (a day that lost all its rows is emptied too), or, without
+    it, the partitions present in the frame (dynamic partition overwrite)."""
+
+    def write(df: DataFrame, target: str) -> None:
+        writer = df.writeTo(target)
+        if replace_where is not None:
+            writer.overwrite(replace_where)
+        else:
+            writer.overwritePartitions()
+
+    return write
 
 
 @contextlib.contextmanager
@@ -147,24 +164,22 @@ def stage_write(
     df: DataFrame,
     *,
     replace_where: Column | None = None,
+    write: Writer | None = None,
+    schema: StructType | None = None,
 ) -> Iterator[StagedWrite]:
     """Write ``df`` to a new branch of the table and yield it for checks; the branch is always dropped.
 
-    ``replace_where``: the rows the write replaces (e.g. ``dt IN days``), so a day that lost all its rows is
-    emptied too; without it, partitions present in ``df`` are replaced (dynamic partition overwrite).
-    Call ``publish()`` inside the block to make the write visible; leaving without it discards it.
+    ``write`` does the writing (default: ``overwrite_writer(replace_where)``; a MERGE for CDC tables);
+    ``schema``: the table's columns when ``df`` carries more (a MERGE source's ``_delete``). Call
+    ``publish()`` inside the block to make the write visible; leaving without it discards it.
     """
-    ensure_table(spark, catalog, spec, df.schema)
+    ensure_table(spark, catalog, spec, schema or df.schema)
     name = qualified(spec)
     branch = f"audit_{uuid.uuid4().hex[:16]}"
     base = current_snapshot_id(spark, spec)  # None for a new table: main gets its first snapshot on publish
     spark.sql(f"ALTER TABLE {name} CREATE BRANCH `{branch}`")
     try:
-        writer = df.writeTo(f"{name}.branch_{branch}")
-        if replace_where is not None:
-            writer.overwrite(replace_where)
-        else:
-            writer.overwritePartitions()
+        (write or overwrite_writer(replace_where))(df, f"{name}.branch_{branch}")
         yield StagedWrite(spark, spec, branch, base)
     finally:
         with contextlib.suppress(AnalysisException, Exception):
@@ -183,27 +198,57 @@ def write_audit_publish(
     spark: SparkSession,
     catalog: CatalogConfig,
     spec: TableSpec,
-    df: DataFrame,
-    audit,  # noqa: ANN001 - Callable[[StagedWrite], bool]: True publishes
+    df: DataFrame | Callable[[], DataFrame],
+    audit: Callable[[StagedWrite], bool],
     *,
     replace_where: Column | None = None,
+    write: Writer | None = None,
     max_attempts: int = 3,
 ) -> Published:
     """Stage, audit, publish; if another commit moved ``main`` meanwhile, stage again on top of it.
 
-    ``audit`` runs the checks against ``staged.frame`` and returns whether to publish. A write that lost the
-    race is redone from its inputs (so both land and nothing is lost); after ``max_attempts`` it fails.
+    ``audit`` runs the checks against ``staged.frame`` and returns whether to publish. ``df`` may be a
+    function building the frame: it is called for every attempt, so a write computed from the table itself
+    (a CDC merge) is recomputed on top of the commit that won. A write that lost the race is redone (both
+    land, nothing is lost); after ``max_attempts`` it fails.
     """
     for attempt in range(1, max_attempts + 1):
-        with stage_write(spark, catalog, spec, df, replace_where=replace_where) as staged:
+        frame = df() if callable(df) else df
+        with stage_write(spark, catalog, spec, frame, replace_where=replace_where, write=write) as staged:
             if not audit(staged):
                 return Published(spec.identifier, staged.base_snapshot_id, False, attempt)
             try:
                 snapshot = staged.publish()
-            except _ConcurrentCommit:
+            except ConcurrentCommit:
                 continue
             return Published(spec.identifier, snapshot, True, attempt)
     raise TableCommitError(
         f"{spec.identifier}: {max_attempts} attempts lost the race to other commits; nothing of this run was "
         "published (run it again)"
     )
+
+
+def merge_writer(key: Sequence[str], columns: Sequence[str], *, also_match: Sequence[str] = ()) -> Writer:
+    """``MERGE INTO`` on ``key`` (+ ``also_match``): matched rows updated, new ones inserted, and rows whose
+    source has ``_delete`` true deleted. Iceberg writes position deletes (merge-on-read tables)."""
+
+    def write(df: DataFrame, target: str) -> None:
+        source = f"lake_merge_{uuid.uuid4().hex[:12]}"
+        df.createOrReplaceTempView(source)
+        on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in (*key, *also_match))
+        sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+        names = ", ".join(f"`{c}`" for c in columns)
+        values = ", ".join(f"s.`{c}`" for c in columns)
+        deletes = "_delete" in df.columns
+        try:
+            df.sparkSession.sql(
+                f"MERGE INTO {target} t USING {source} s ON {on} "
+                + ("WHEN MATCHED AND s._delete THEN DELETE " if deletes else "")
+                + f"WHEN MATCHED THEN UPDATE SET {sets} "
+                + f"WHEN NOT MATCHED {'AND NOT s._delete ' if deletes else ''}"
+                + f"THEN INSERT ({names}) VALUES ({values})"
+            )
+        finally:
+            df.sparkSession.catalog.dropTempView(source)
+
+    return write

@@ -149,4 +149,4 @@ def table_spec(
     if not matches:
         return TableSpec(database, name, partition_by)
     best = max(matches, key=lambda p: ("*" not in p.pattern, len(p.pattern)))
-    return TableSpec(database, name, best.partition_by, best.sort_by, dict(best.properties))
+    return TableSpec(database, name, best.partition_by or partition_by, best.sort_by, dict(best.properties))

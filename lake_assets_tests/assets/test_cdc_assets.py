@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import random
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
 
 from lake_assets import query
-from lake_assets.assets.cdc import build_cdc_assets, build_cdc_compaction_schedule
 from lake_assets.assets.cdc_merge import read_current, read_history
+from lake_assets.assets.maintenance import iceberg_maintenance
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.dms_format import (
     UNCHANGED,
@@ -24,7 +23,9 @@ from lake_assets.sources.cdc.dms_format import (
 from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
+from lake_assets.tables.catalog import CatalogConfig, catalog_session
 from lake_assets_tests.assets.cdc_helpers import current, failure_text, reconcile_only, run, table, today
+from lake_assets_tests.iceberg_readers import pyiceberg_catalog
 from lake_assets_tests.lake_helpers import lake_resource
 from lake_assets_tests.sources.cdc.conftest import PgTest
 
@@ -62,7 +63,11 @@ def test_postgres_full_load_and_changes_merge_to_select_star(pg: PgTest, lake_ro
     columns = ["customer_id", "email", "tier", "active"]
     assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    assert checks == {
+        "primary_key_unique": True,
+        "history_versions_unique": True,
+        "reconciles_with_source": True,
+    }
 
     # A change the lake has not seen yet: the reconciliation check says so.
     pg.execute(f"UPDATE {t} SET tier = 'x' WHERE customer_id = 5")
@@ -199,35 +204,29 @@ def test_a_dropped_column_stops_the_run(tmp_path: Path, spark) -> None:
     assert "column note dropped" in failure_text(result)
 
 
-def test_a_merge_rewrites_only_the_buckets_its_changes_touch(tmp_path: Path, spark) -> None:
+def test_a_merge_writes_in_proportion_to_its_changes(tmp_path: Path, spark) -> None:
+    """One changed key of 200: the merge adds a small data file and a position delete; the other data files
+    stay as they are (merge-on-read), and every reader gets the changed row."""
     store = LocalObjectStore(tmp_path)
-    spec = CdcTableSpec(
-        "sales", "sales", "orders", ("order_id",), buckets=16, compact_ratio=0
-    )  # copy-on-write
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=16)
     when = dt.datetime(2026, 11, 24, 9)
     load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 201)]
     write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
     assert run(tmp_path, spec, DAY).success
-
-    def files() -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for name in ("orders", "orders_history"):
-            for path in (tmp_path / "intermediate" / "cdc" / "sales" / name).glob("bucket=*/*.parquet"):
-                found.setdefault(f"{name}/{path.parent.name}", set()).add(path.name)
-        return found
-
-    before = files()
-    assert len(before) == 32  # 200 keys fill all 16 buckets of both tables
+    iceberg = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders")
+    before = {task.file.file_path for task in iceberg.scan().plan_files()}
+    assert [str(f.transform) for f in iceberg.spec().fields] == ["bucket[16]"]
     change = [ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "7", "v": "b"})]
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], change)
     result = run(tmp_path, spec, DAY)
     assert result.success
-    after = files()
-    rewritten = sorted(k for k in before if before[k] != after[k])
-    assert len(rewritten) == 2 and rewritten[0].split("/")[1] == rewritten[1].split("/")[1]
-    materialization = result.asset_materializations_for_node(f"merge_cdc_{spec.source}_{spec.table}")[0]
-    touched = materialization.metadata["buckets_rewritten"].value
-    assert touched == [rewritten[0].split("=")[1]]
+    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
+    assert meta["keys_touched"].value == 1 and meta["changes"].value == 1
+    iceberg = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders")
+    summary = iceberg.current_snapshot().summary.additional_properties
+    assert summary["added-data-files"] == "1" and summary.get("added-position-delete-files") == "1"
+    after = {task.file.file_path for task in iceberg.scan().plan_files()}
+    assert len(after - before) == 1 and before - after <= before  # old files kept, one small file added
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["7"] == "b"
     assert len(table(tmp_path, spec)) == 200
 
@@ -238,8 +237,8 @@ def _lake_rows(df, columns: list[str]) -> list[tuple]:
     )
 
 
-def _duck_rows(root: Path, spec: CdcTableSpec, view: str, columns: list[str]) -> list[tuple]:
-    con = query.connect(LocalObjectStore(root), [spec])
+def _duck_rows(root: Path, view: str, columns: list[str]) -> list[tuple]:
+    con = query.connect(LocalObjectStore(root))
     names = ", ".join(f'"{c}"' for c in columns)
     rows = con.sql(f"SELECT {names} FROM {view}").fetchall()
 
@@ -251,10 +250,13 @@ def _duck_rows(root: Path, spec: CdcTableSpec, view: str, columns: list[str]) ->
     return sorted((tuple(text(v) for v in r) for r in rows), key=repr)
 
 
-def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tmp_path: Path, spark) -> None:
-    """Small merges leave the buckets alone; the lake's readers (Spark and the DuckDB views) agree."""
+def test_merges_with_late_and_redelivered_changes_read_alike_in_spark_pyiceberg_and_duckdb(
+    tmp_path: Path, spark
+) -> None:
+    """Updates, a delete, a value the log did not carry, a late change older than its delete and a file
+    delivered twice: Spark, pyiceberg and DuckDB (lake query) read the same current state and history."""
     store = LocalObjectStore(tmp_path)
-    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=8, compact_ratio=0.1)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=8)
     columns = ["order_id", "v", "note"]
     when = dt.datetime(2026, 11, 24, 9)
     load = [
@@ -263,14 +265,12 @@ def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tm
     ]
     write_full_load(store, "sales", "sales", "orders", columns, load)
     assert run(tmp_path, spec, DAY).success
-    plain_before = {p: p.read_bytes() for p in (tmp_path / "intermediate").rglob("bucket=*/*.parquet")}
 
     def change(op: str, key: int, seq: int, minute: int, **values: object) -> ChangeRow:
         return ChangeRow(
             op, when + dt.timedelta(minutes=minute), f"{seq:035d}", {"order_id": str(key), **values}
         )
 
-    # 1: an update, a delete, an update that did not carry `note` (TOASTed), an insert
     first = [
         change("U", 7, 1001, 10, v="b", note="n7-new"),
         change("D", 8, 1002, 11),
@@ -280,14 +280,8 @@ def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tm
     write_changes(store, "sales", "sales", "orders", columns, first)
     result = run(tmp_path, spec, DAY)
     assert result.success, failure_text(result)
-    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
-    assert meta["mode"].value == "pending" and meta["pending_versions"].value == 4
-    assert {
-        p: p.read_bytes() for p in (tmp_path / "intermediate").rglob("bucket=*/*.parquet")
-    } == plain_before
-    pending = [p.name for p in (tmp_path / "intermediate/cdc/sales/orders/_pending").iterdir()]
-    assert len(pending) == 1 and pending[0].startswith("m00000002-") and pending[0].endswith(".parquet")
-    # 2: a late change of key 8 older than its delete, and the first file delivered again under another name
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"primary_key_unique": True, "history_versions_unique": True}
     write_changes(store, "sales", "sales", "orders", columns, [change("U", 8, 1000, 9, v="late", note="x")])
     again = tmp_path / "landing/cdc/sales/sales/orders"
     first_file = sorted(again.glob("2026*.csv"))[0]
@@ -298,42 +292,17 @@ def test_merge_on_read_appends_pending_versions_and_compacts_at_the_threshold(tm
     expected.update({"7": ("b", "n7-new"), "9": ("c", "n9"), "500": ("new", None)})
     del expected["8"]
     want = sorted(((k, *v) for k, v in expected.items()), key=repr)
-    with contextlib.ExitStack() as stack:
-        lake_current = read_current(spark, store, spec, stack)
-        lake_history = read_history(spark, store, spec, stack)
-        assert _lake_rows(lake_current, columns) == want
-        history_columns = [*columns, "Op", "position", "valid_to", "is_current", "is_deleted"]
-        history = _lake_rows(lake_history, history_columns)
+    session = catalog_session(spark, CatalogConfig.for_lake(str(tmp_path)))
+    assert _lake_rows(read_current(session, spec), columns) == want
+    history_columns = [*columns, "Op", "position", "valid_to", "is_current", "is_deleted"]
+    history = _lake_rows(read_history(session, spec), history_columns)
     assert len(history) == 100 + 5  # the re-delivered file added nothing
-    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders", columns) == want
-    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders_history", history_columns) == history
-    # plain Parquet readers still see the compacted table
-    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["7"] == "a"
-
-    # 3: enough changes to pass 10 % of the rows: the touched buckets are rewritten, pending files removed
-    write_changes(
-        store,
-        "sales",
-        "sales",
-        "orders",
-        columns,
-        [change("U", k, 2000 + k, 30, v="z", note="z") for k in range(20, 30)],
-    )
-    result = run(tmp_path, spec, DAY)
-    assert result.success
-    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
-    assert meta["mode"].value == "compacted" and meta["pending_versions"].value == 0
-    assert not list((tmp_path / "intermediate/cdc/sales/orders/_pending").glob("*.parquet"))
-    expected.update({str(k): ("z", "z") for k in range(20, 30)})
-    plain = {r["order_id"]: (r["v"], r["note"]) for r in table(tmp_path, spec)}
-    assert plain == expected
-    assert _duck_rows(tmp_path, spec, "intermediate_cdc_sales_orders", ["order_id", "v", "note"]) == sorted(
-        ((k, *v) for k, v in expected.items()), key=repr
-    )
-    assert len(table(tmp_path, spec, "_history")) == 100 + 5 + 10
+    assert sorted(((r["order_id"], r["v"], r["note"]) for r in table(tmp_path, spec)), key=repr) == want
+    assert _duck_rows(tmp_path, "intermediate_cdc_sales_orders", columns) == want
+    assert _duck_rows(tmp_path, "intermediate.cdc_sales_orders_history", history_columns) == history
 
 
-def test_the_daily_compaction_folds_the_pending_versions_in(tmp_path: Path, spark) -> None:
+def test_the_maintenance_job_folds_the_position_deletes_in(tmp_path: Path, spark) -> None:
     store = LocalObjectStore(tmp_path)
     spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
     when = dt.datetime(2026, 11, 24, 9)
@@ -343,20 +312,14 @@ def test_the_daily_compaction_folds_the_pending_versions_in(tmp_path: Path, spar
     update = ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "3", "v": "b"})
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], [update])
     assert run(tmp_path, spec, DAY).success
-    assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "a"  # pending
-    schedule = build_cdc_compaction_schedule([spec])
-    assert schedule is not None and schedule.cron_schedule == "30 3 * * *"
-    defs = dg.Definitions(
-        assets=build_cdc_assets([spec]),
-        schedules=[schedule],
-        resources={"lake": lake_resource(tmp_path), "spark": SparkResource()},
+    deletes = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders").current_snapshot()
+    assert deletes.summary.additional_properties["total-position-deletes"] == "1"
+    result = iceberg_maintenance.execute_in_process(
+        resources={"lake": lake_resource(tmp_path), "spark": SparkResource()}
     )
-    result = defs.resolve_job_def(schedule.job_name).execute_in_process()
-    assert (
-        result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata["mode"].value
-        == "compacted"
-    )
-    assert not list((tmp_path / "intermediate/cdc/sales/orders/_pending").glob("*.parquet"))
+    assert result.success
+    compacted = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders").current_snapshot()
+    assert compacted.summary.additional_properties["total-position-deletes"] == "0"
     assert {r["order_id"]: r["v"] for r in table(tmp_path, spec)}["3"] == "b"
     assert len(table(tmp_path, spec)) == 50
 
@@ -383,10 +346,14 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
     result = run(lake_root, spec, [today()], checks=True)
     assert result.success, failure_text(result)
     meta = result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata
-    assert meta["mode"].value == "compacted"
+    assert meta["reload"].value is True
     assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    assert checks == {
+        "primary_key_unique": True,
+        "history_versions_unique": True,
+        "reconciles_with_source": True,
+    }
     ended = [r for r in table(lake_root, spec, "_history") if r["customer_id"] in ("5", 5)]
     assert [
         (r["Op"], r["is_current"], r["is_deleted"]) for r in sorted(ended, key=lambda r: r["position"])
@@ -395,21 +362,78 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
         ("D", False, True),
     ]
 
-    # After the reload the stream goes on; a small change stays pending and the lake's readers apply it.
+    # After the reload the stream goes on; a small change merges as usual (not a reload).
     pg.execute(
         f"DELETE FROM {t} WHERE customer_id = 9", f"UPDATE {t} SET email = NULL WHERE customer_id = 10"
     )
     stream(pg.url, pg.name, store, "shop")
     result = run(lake_root, spec, [today()], checks=True)
     assert result.success, failure_text(result)
-    assert (
-        result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata["mode"].value == "pending"
-    )
+    meta = result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata
+    assert meta["reload"].value is False and meta["keys_touched"].value == 2
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
-    with contextlib.ExitStack() as stack:
-        merged = read_current(spark, store, spec, stack).collect()
+    assert checks == {
+        "primary_key_unique": True,
+        "history_versions_unique": True,
+        "reconciles_with_source": True,
+    }
+    merged = read_current(catalog_session(spark, CatalogConfig.for_lake(str(lake_root))), spec).collect()
     lake = {
         (str(r["customer_id"]),): {c: None if r[c] is None else str(r[c]) for c in columns} for r in merged
     }
     assert lake == pg.rows(t, ["customer_id"])
+
+
+def _random_changes(seed: int, keys: int = 6, count: int = 30) -> list[ChangeRow]:
+    """Inserts, updates (some not carrying ``v``), deletes and re-inserts of a few keys, in log order."""
+    rng = random.Random(seed)
+    live: set[str] = set()
+    rows = []
+    when = dt.datetime(2026, 11, 24, 9)
+    for n in range(count):
+        key = str(rng.randrange(keys))
+        at, position = when + dt.timedelta(minutes=n), f"{1000 + n:035d}"
+        if key not in live:
+            rows.append(ChangeRow("I", at, position, {"order_id": key, "v": f"v{n}"}))
+            live.add(key)
+        elif rng.random() < 0.25:
+            rows.append(ChangeRow("D", at, position, {"order_id": key}))
+            live.discard(key)
+        elif rng.random() < 0.3:
+            rows.append(ChangeRow("U", at, position, {"order_id": key, "v": UNCHANGED}))  # TOASTed
+        else:
+            rows.append(ChangeRow("U", at, position, {"order_id": key, "v": f"v{n}"}))
+    return rows
+
+
+def test_any_split_of_merges_gives_the_tables_of_one_merge(tmp_path: Path, spark) -> None:
+    """The property of the merge, on the Iceberg tables: changes merged in parts that arrive out of order,
+    one of them twice, give the same history and current state as all changes merged at once."""
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
+    history_columns = ["order_id", "v", "Op", "position", "valid_to", "is_current", "is_deleted"]
+
+    def tables(root: Path) -> tuple[list, list]:
+        history = sorted(
+            (tuple(r[c] for c in history_columns) for r in table(root, spec, "_history")), key=repr
+        )
+        return history, sorted(((r["order_id"], r["v"]) for r in table(root, spec)), key=repr)
+
+    for seed in range(2):
+        rows = _random_changes(seed)
+        whole = tmp_path / f"whole{seed}"
+        write_changes(LocalObjectStore(whole), "sales", "sales", "orders", ["order_id", "v"], rows)
+        assert run(whole, spec, DAY).success
+        rng = random.Random(seed)
+        cuts = sorted(rng.sample(range(1, len(rows)), 2))
+        parts = [rows[: cuts[0]], rows[cuts[0] : cuts[1]], rows[cuts[1] :]]
+        rng.shuffle(parts)  # the files arrive out of order ...
+        split = tmp_path / f"split{seed}"
+        store = LocalObjectStore(split)
+        for part in parts:
+            key = write_changes(store, "sales", "sales", "orders", ["order_id", "v"], part)
+            result = run(split, spec, DAY)
+            assert result.success, failure_text(result)
+        # ... and the last one again, under another name (a re-delivery)
+        store.put_bytes(key.rsplit("/", 1)[0] + "/20261124-235959999.csv", store.get_bytes(key))
+        assert run(split, spec, DAY).success
+        assert tables(split) == tables(whole), seed

@@ -62,7 +62,11 @@ def test_parquet_landing_keeps_an_unchanged_toasted_value(pg: PgTest, lake_root:
     current = {r["doc_id"]: (r["body"], r["version"]) for r in table(lake_root, spec)}
     assert current == {1: (bodies[1], 2), 2: (None, None)}
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    assert checks == {
+        "primary_key_unique": True,
+        "history_versions_unique": True,
+        "reconciles_with_source": True,
+    }
 
 
 def test_csv_landing_keeps_the_text_unchanged_as_data_and_an_unchanged_toasted_value(
@@ -110,7 +114,11 @@ def test_csv_landing_keeps_the_text_unchanged_as_data_and_an_unchanged_toasted_v
         "3": ("short", "<unchanged>", "1"),
     }
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"primary_key_unique": True, "reconciles_with_source": True}
+    assert checks == {
+        "primary_key_unique": True,
+        "history_versions_unique": True,
+        "reconciles_with_source": True,
+    }
 
 
 def _avro(path: Path) -> list[dict]:

@@ -69,9 +69,9 @@ def test_capture_merge_and_query_a_postgres_table_through_the_clis(
     assert streamed.returncode == 0, streamed.stderr
     materialize(f"raw/cdc/e2e/{table}", env, today)
     out = materialize(merge, env)
-    assert "'mode': 'pending'" in out  # 3 changes into 200 rows: appended, not compacted
+    assert "'mode': 'merged'" in out and "'keys_touched': 3" in out  # 3 changes into 200 rows
 
-    view = f"intermediate_cdc_e2e_{table}"
+    view = f"intermediate.cdc_e2e_{table}"  # the Athena name
     rows = lake_rows(
         f"SELECT 'row=' || count(*) || '/' || sum(CAST(balance AS DECIMAL(12,2))) || '/' "
         f"|| count(*) FILTER (WHERE id = 8) || '/' || max(CASE WHEN id = 7 THEN balance END) AS r "

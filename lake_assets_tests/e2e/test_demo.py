@@ -42,12 +42,13 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
         "intermediate  files_stores",
         "intermediate  api_shop_orders_api",
         "intermediate  events_page_view",
-        "intermediate  cdc/shop/customers",
-        "intermediate  cdc/shop/orders_history",
+        "intermediate  cdc_shop_customers",
+        "intermediate  cdc_shop_orders_history",
     ):
         assert table in out
     assert "CDC from sample DMS output: 7,000 rows loaded" in out
-    assert "SQL> SELECT tier, count(*) AS customers" in out and "│ gold" in out
+    assert "SQL> SELECT tier, count(*) AS customers FROM intermediate.cdc_shop_customers" in out
+    assert "│ gold" in out
     assert "SQL> SELECT product_id" in out and "│ product_id │" in out
     assert (tmp_path / "home" / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
     # The landing sensors take over: RUNNING, each with the demo's cursor (so nothing is re-run).

@@ -69,7 +69,7 @@ def test_events_layers_commit_to_glue_catalog_tables_on_s3(
         assert table["Parameters"]["table_type"].upper() == "ICEBERG"
         assert table["Parameters"]["metadata_location"].startswith(f"s3://{bucket}/lake/final/")
     raw = {t["Name"]: t for t in glue.get_tables(DatabaseName="raw")["TableList"]}
-    assert set(raw) == {f"events_{s}" for s, _ in counts}
+    assert {f"events_{s}" for s, _ in counts} <= set(raw)  # (moto is shared by the test session)
     page_view = raw["events_page_view"]
     assert page_view["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("AvroSerDe")
     assert page_view["StorageDescriptor"]["Location"] == f"s3://{bucket}/lake/raw/events/page_view/"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.sources.raw_avro import SCHEMA_ID_KEY
 from lake_assets.storage.s3 import S3ObjectStore
+from lake_assets.tables.catalog import catalog_session
 from lake_assets_tests.fixtures.seaweed import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SeaweedServer
 from lake_assets_tests.lake_helpers import expected_counts, ingest_lines, sample_lines, valid_events
 
@@ -93,21 +93,27 @@ def test_a_run_against_an_unreachable_endpoint_fails_at_start_with_the_endpoint_
 
 
 @pytest.mark.s3
-def test_cdc_raw_and_merge_on_read_run_on_s3(
-    s3_server: SeaweedServer, s3_store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch, spark
+def test_cdc_raw_and_merge_run_on_s3(
+    s3_server: SeaweedServer, s3_store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, spark
 ) -> None:
-    """DMS files on S3 -> raw Avro -> current state: pending file, snapshot read, compaction, all on S3."""
+    """DMS files on S3 -> raw Avro -> the Iceberg current state and history on S3 (MERGE INTO, position
+    deletes), read back by Spark through the catalog."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
-    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4, compact_ratio=1.2)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
     fixtures = (
         Path(__file__).parents[1] / "sources" / "cdc" / "dms_fixtures" / "with_header" / "sales" / "orders"
     )
-    lake = LakeResource(env="s3", lake_root=s3_store.root, s3_endpoint_url=s3_server.endpoint_url)
+    lake = LakeResource(
+        env="s3",
+        lake_root=s3_store.root,
+        s3_endpoint_url=s3_server.endpoint_url,
+        catalog_uri=f"sqlite:///{tmp_path / 'catalog.db'}",
+    )
     defs = build_cdc_assets([spec])
-    resources = {"lake": lake, "spark": SparkResource()}
+    resources = {"lake": lake, "spark": SparkResource(s3=True)}
 
-    def land_and_merge(name: str) -> str:
+    def land_and_merge(name: str) -> dict[str, str]:
         s3_store.put_bytes(f"landing/cdc/sales/sales/orders/{name}", (fixtures / name).read_bytes())
         raw = dg.materialize(
             defs, selection="raw/cdc/sales/orders", partition_key="2026-11-24", resources=resources
@@ -118,19 +124,15 @@ def test_cdc_raw_and_merge_on_read_run_on_s3(
             selection=["intermediate/cdc/sales/orders", "intermediate/cdc/sales/orders_history"],
             resources=resources,
         )
-        return merged.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata["mode"].value
+        assert merged.success
+        session = catalog_session(spark, lake.catalog)
+        return {r["order_id"]: r["amount"] for r in read_current(session, spec).collect()}
 
-    assert land_and_merge("LOAD00000001.csv") == "compacted"  # the first merge makes the buckets
-    assert land_and_merge("20261124-221530123.csv") == "pending"  # 3 changes into 3 rows: below 1.2
-    assert s3_store.list_keys("intermediate/cdc/sales/orders/_pending/")
-    with contextlib.ExitStack() as stack:
-        state = {r["order_id"]: r["amount"] for r in read_current(spark, s3_store, spec, stack).collect()}
-    assert state == {"1": "11.00", "2": "7.25", "4": "99.99"}  # order 3 deleted, 4 inserted
-    assert land_and_merge("20261124-221600000.csv") == "compacted"  # 3 + 1 pending changes pass 1.2 * 3
-    assert not s3_store.list_keys("intermediate/cdc/sales/orders/_pending/")
-    with contextlib.ExitStack() as stack:
-        compacted = {r["order_id"]: r["amount"] for r in read_current(spark, s3_store, spec, stack).collect()}
-    assert compacted == {"1": "11.00", "2": "8.00", "4": "99.99"}
+    assert land_and_merge("LOAD00000001.csv") == {"1": "10.50", "2": "7.25", "3": "3.00"}
+    assert land_and_merge("20261124-221530123.csv") == {"1": "11.00", "2": "7.25", "4": "99.99"}
+    assert land_and_merge("20261124-221600000.csv") == {"1": "11.00", "2": "8.00", "4": "99.99"}
+    keys = s3_store.list_keys("intermediate/cdc_sales_orders/")
+    assert any("/data/" in k for k in keys) and any(k.endswith(".metadata.json") for k in keys)
 
 
 @pytest.mark.s3
@@ -174,6 +176,6 @@ def test_events_reach_iceberg_tables_on_s3_through_every_layer(
     assert [str(r["dt"]) for r in funnel] == [day] and funnel[0]["sessions"] > 0
     # lake query on S3: DuckDB reads the same table from S3 through the catalog, under its Athena name.
     out = run_sql(
-        s3_store, "SELECT 'sessions=' || sum(sessions) AS s FROM final.shop_daily_funnel", [], catalog=catalog
+        s3_store, "SELECT 'sessions=' || sum(sessions) AS s FROM final.shop_daily_funnel", catalog=catalog
     )
     assert f"sessions={funnel[0]['sessions']}" in out

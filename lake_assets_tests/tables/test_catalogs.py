@@ -51,9 +51,7 @@ def test_a_postgresql_catalog_holds_the_tables_spark_writes_and_pyiceberg_reads(
     assert catalog.pyiceberg().load_table("final.t_sales").scan().to_arrow().num_rows == 6
     assert "6 rows in 1 files" in describe_table(catalog, "final.t_sales")
     assert not (tmp_path / "_system" / "catalog.db").exists()  # nothing went to a SQLite file
-    out = run_sql(
-        LocalObjectStore(tmp_path), "SELECT sum(units) AS s FROM final.t_sales", [], catalog=catalog
-    )
+    out = run_sql(LocalObjectStore(tmp_path), "SELECT sum(units) AS s FROM final.t_sales", catalog=catalog)
     assert "15" in out
     rows = psycopg2.connect(pg_catalog_uri).cursor()
     rows.execute("SELECT catalog_name, table_namespace, table_name FROM iceberg_tables")

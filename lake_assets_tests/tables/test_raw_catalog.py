@@ -5,6 +5,7 @@ moto stands in for AWS Glue (it cannot run here); the local catalogs hold no raw
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,24 +41,21 @@ def test_partitions_are_added_once_and_a_new_schema_version_updates_the_table(
     registry = SchemaRegistry.from_directory()
     v1, v2 = (registry.version("order_placed", n).schema for n in (1, 2))
     location = "s3://lake/x/raw/events/order_placed/"
-    assert register_raw_partitions(
-        catalog, "events_order_placed", location, v1, ["2026-11-20", "2026-11-21"]
-    ) == [
+    name = f"events_order_placed_{uuid.uuid4().hex[:8]}"  # moto is shared by the test session
+    assert register_raw_partitions(catalog, name, location, v1, ["2026-11-20", "2026-11-21"]) == [
         "2026-11-20",
         "2026-11-21",
     ]
-    again = register_raw_partitions(
-        catalog, "events_order_placed", location, v2, ["2026-11-21", "2026-11-22"]
-    )
+    again = register_raw_partitions(catalog, name, location, v2, ["2026-11-21", "2026-11-22"])
     assert again == ["2026-11-22"]  # a re-run adds nothing twice
     glue = moto_client("glue", moto_server)
-    table = glue.get_table(DatabaseName="raw", Name="events_order_placed")["Table"]
+    table = glue.get_table(DatabaseName="raw", Name=name)["Table"]
     columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
     assert columns == [f["name"] for f in v2["fields"]]  # the newer version's columns
-    parts = glue.get_partitions(DatabaseName="raw", TableName="events_order_placed")["Partitions"]
+    parts = glue.get_partitions(DatabaseName="raw", TableName=name)["Partitions"]
     assert sorted(p["Values"][0] for p in parts) == ["2026-11-20", "2026-11-21", "2026-11-22"]
-    assert register_raw_partitions(catalog, "files_stores", "s3://lake/x/raw/files/stores/", v1, None) == []
-    stores = glue.get_table(DatabaseName="raw", Name="files_stores")["Table"]
+    assert register_raw_partitions(catalog, f"files_{name}", "s3://lake/x/raw/files/stores/", v1, None) == []
+    stores = glue.get_table(DatabaseName="raw", Name=f"files_{name}")["Table"]
     assert stores["PartitionKeys"] == []
     local = CatalogConfig.for_lake(str(tmp_path))
-    assert register_raw_partitions(local, "events_order_placed", str(tmp_path), v1, ["2026-11-20"]) == []
+    assert register_raw_partitions(local, name, str(tmp_path), v1, ["2026-11-20"]) == []

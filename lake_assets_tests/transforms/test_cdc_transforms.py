@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 
 from pyspark.sql import types as ST
 
 from lake_assets.transforms.cdc import (
     build_history,
     current_state,
-    new_versions,
     reload_deletes,
-    snapshot_current,
-    snapshot_history,
     with_bucket,
 )
 from lake_assets.transforms.cdc_checksum import checksum
@@ -114,79 +110,6 @@ def test_checksum_is_order_independent_and_sees_a_changed_value(spark) -> None:
     assert checksum(a, ["id", "v", "ok"]) == checksum(b, ["id", "v", "ok"])
     assert checksum(a, ["id", "v", "ok"])[0] == 2
     assert checksum(a, ["id", "v", "ok"]) != checksum(c, ["id", "v", "ok"])
-
-
-def _random_changes(seed: int, keys: int = 6, count: int = 40) -> list[tuple]:
-    """Inserts, updates (some not carrying ``name``), deletes and re-inserts of a few keys, in log order."""
-    rng = random.Random(seed)
-    live: set[str] = set()
-    rows = []
-    for n in range(count):
-        key = str(rng.randrange(keys))
-        position = f"p{n:03d}"
-        if key not in live:
-            rows.append(("I", t(n), position, None, key, f"v{n}"))
-            live.add(key)
-        elif rng.random() < 0.25:
-            rows.append(("D", t(n), position, None, key, None))
-            live.discard(key)
-        elif rng.random() < 0.3:
-            rows.append(("U", t(n), position, ["name"], key, None))  # TOASTed, unchanged
-        else:
-            rows.append(("U", t(n), position, None, key, f"v{n}"))
-    return rows
-
-
-def _rows(df) -> list[tuple]:
-    columns = ["id", "name", "Op", "position", "valid_to", "is_current", "is_deleted"]
-    return sorted((tuple(r[c] for c in columns if c in df.columns) for r in df.collect()), key=repr)
-
-
-def test_merge_on_read_gives_the_rebuilt_tables_for_any_split_and_arrival_order(spark) -> None:
-    """Compacted part + pending merges (late and re-delivered ones too) read as one full rebuild."""
-    for seed in range(4):
-        rows = _random_changes(seed)
-        full_history = build_history(spark, {"changes": changes(spark, rows), "history": None}, PARAMS)
-        full_current = current_state(spark, {"history": full_history}, PARAMS)
-        rng = random.Random(seed)
-        cut = rng.randrange(1, len(rows))
-        base_rows, later = rows[:cut], rows[cut:]
-        rng.shuffle(later)  # files arrive out of order ...
-        later += later[:3]  # ... and some twice
-        compacted = build_history(spark, {"changes": changes(spark, base_rows), "history": None}, PARAMS)
-        base_current = current_state(spark, {"history": compacted}, PARAMS)
-        pending = None
-        for part in (later[: len(later) // 2], later[len(later) // 2 :]):
-            previous = (
-                compacted if pending is None else compacted.unionByName(pending, allowMissingColumns=True)
-            )
-            batch = new_versions(spark, {"changes": changes(spark, part), "previous": previous}, PARAMS)
-            pending = batch if pending is None else pending.unionByName(batch)
-        inputs = {"current": base_current, "history": compacted, "pending": pending}
-        assert _rows(snapshot_history(spark, inputs, PARAMS)) == _rows(full_history), seed
-        assert _rows(snapshot_current(spark, inputs, PARAMS)) == _rows(full_current), seed
-
-
-def test_a_late_older_change_does_not_revive_a_compacted_delete(spark) -> None:
-    compacted = build_history(
-        spark, {"changes": changes(spark, [ROWS[1], ROWS[3]]), "history": None}, PARAMS
-    )  # key 2 inserted, then deleted: not in the compacted current state
-    late = new_versions(
-        spark, {"changes": changes(spark, [("U", t(6), "p035", None, "2", "late")]), "previous": None}, PARAMS
-    )
-    inputs = {
-        "current": current_state(spark, {"history": compacted}, PARAMS),
-        "history": compacted,
-        "pending": late,
-    }
-    assert snapshot_current(spark, inputs, PARAMS).count() == 0
-    assert [
-        r["is_current"] for r in snapshot_history(spark, inputs, PARAMS).orderBy("position").collect()
-    ] == [
-        False,
-        False,
-        False,
-    ]
 
 
 def test_a_full_load_ends_the_keys_it_lacks_as_of_its_position(spark) -> None:

@@ -28,12 +28,13 @@ _FIELDS = (
     "primary_key",
     "partitioning",
     "buckets",
-    "compact_ratio",
-    "max_pending_merges",
     "columns",
     "timestamp_column",
     "url",
 )
+
+
+_RETIRED = ("compact_ratio", "max_pending_merges")  # settings of the pending-file format before Iceberg
 
 
 class CdcSpecError(ValueError):
@@ -47,12 +48,7 @@ class CdcTableSpec:
     table: str
     primary_key: tuple[str, ...]
     partitioning: str = "day"
-    buckets: int = 16
-    # Merge-on-read: a merge appends its changes as a pending file; the buckets are rewritten (compacted)
-    # once the pending changes reach this fraction of the table's rows or max_pending_merges files. 0: each
-    # merge rewrites the buckets it touches (copy-on-write: plain Parquet readers always see the newest).
-    compact_ratio: float = 0.1
-    max_pending_merges: int = 16
+    buckets: int = 16  # the Iceberg tables' partitions: bucket(buckets, first key column)
     columns: tuple[str, ...] | None = None  # for landing files without a header line
     timestamp_column: str | None = DEFAULT_TIMESTAMP_COLUMN  # DMS TimestampColumnName; None when not set
     url: str | None = None  # the live source, for the reconciliation check
@@ -106,6 +102,16 @@ def parse_spec(path: Path, where: str, entry: Any) -> CdcTableSpec:
         raise _fail(
             path, where, "", f"{entry!r} is not a mapping", "write source:, schema:, table:, primary_key:"
         )
+    for gone in _RETIRED:
+        if gone in entry:
+            raise _fail(
+                path,
+                where,
+                gone,
+                "is no longer a setting: the CDC tables are Iceberg tables kept with MERGE INTO, and the "
+                "iceberg_maintenance job compacts them",
+                "remove it",
+            )
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
         raise _fail(path, where, unknown[0], "unknown field", f"use only {', '.join(_FIELDS)}")
@@ -129,20 +135,6 @@ def parse_spec(path: Path, where: str, entry: Any) -> CdcTableSpec:
     buckets = entry.get("buckets", 16)
     if not isinstance(buckets, int) or isinstance(buckets, bool) or not 1 <= buckets <= 4096:
         raise _fail(path, where, "buckets", f"{buckets!r} is not a whole number 1..4096", "use e.g. 16")
-    compact_ratio = entry.get("compact_ratio", 0.1)
-    if isinstance(compact_ratio, bool) or not isinstance(compact_ratio, int | float) or compact_ratio < 0:
-        raise _fail(
-            path,
-            where,
-            "compact_ratio",
-            f"{compact_ratio!r} is not a number >= 0",
-            "use e.g. 0.1 (0: rewrite the touched buckets on every merge)",
-        )
-    max_pending = entry.get("max_pending_merges", 16)
-    if not isinstance(max_pending, int) or isinstance(max_pending, bool) or not 1 <= max_pending <= 1000:
-        raise _fail(
-            path, where, "max_pending_merges", f"{max_pending!r} is not a whole number 1..1000", "use e.g. 16"
-        )
     timestamp_column = entry.get("timestamp_column", DEFAULT_TIMESTAMP_COLUMN)
     if "timestamp_column" in entry and timestamp_column is not None:
         timestamp_column = _name(path, where, entry, "timestamp_column")
@@ -162,8 +154,6 @@ def parse_spec(path: Path, where: str, entry: Any) -> CdcTableSpec:
         primary_key=key,
         partitioning=partitioning,
         buckets=buckets,
-        compact_ratio=float(compact_ratio),
-        max_pending_merges=max_pending,
         columns=columns,
         timestamp_column=timestamp_column,
         url=url,

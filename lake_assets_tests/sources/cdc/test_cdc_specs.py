@@ -25,11 +25,10 @@ def test_the_shipped_example_loads() -> None:
         ("{source: shop, schema: public, table: t, primary_key: [id], partitoning: day}", "unknown field"),
         ("{source: 1x, schema: public, table: t, primary_key: [id]}", "tables[0].source: '1x' is not a name"),
         (
-            "{source: s, schema: p, table: t, primary_key: [id], compact_ratio: -1}",
-            "tables[0].compact_ratio:",
+            "{source: s, schema: p, table: t, primary_key: [id], compact_ratio: 0.1}",
+            "tables[0].compact_ratio: is no longer a setting",
         ),
-        ("{source: s, schema: p, table: t, primary_key: [id], compact_ratio: x}", "0: rewrite the touched"),
-        ("{source: s, schema: p, table: t, primary_key: [id], max_pending_merges: 0}", "max_pending_merges:"),
+        ("{source: s, schema: p, table: t, primary_key: [id], max_pending_merges: 3}", "remove it"),
     ],
 )
 def test_a_bad_entry_names_file_field_and_fix(tmp_path: Path, entry: str, message: str) -> None:
@@ -48,15 +47,3 @@ def test_two_entries_for_one_lake_table_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(CdcSpecError, match=r"tables\[1\]\.table: s/t is already defined by tables\[0\]"):
         load_specs(path)
-
-
-def test_compaction_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "tables.yaml"
-    path.write_text(
-        "tables:\n"
-        "  - {source: s, schema: p, table: a, primary_key: [id]}\n"
-        "  - {source: s, schema: p, table: b, primary_key: [id], compact_ratio: 0, max_pending_merges: 3}\n"
-    )
-    a, b = load_specs(path)
-    assert (a.compact_ratio, a.max_pending_merges) == (0.1, 16)
-    assert (b.compact_ratio, b.max_pending_merges) == (0.0, 3)
