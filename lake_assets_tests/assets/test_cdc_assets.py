@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from lake_assets import query
+from lake_assets.assets import cdc_merge
 from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.assets.maintenance import iceberg_maintenance
 from lake_assets.resources.spark import SparkResource
@@ -22,6 +23,8 @@ from lake_assets.sources.cdc.dms_format import (
 )
 from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.sources.cdc_raw import build_cdc_raw, register_version
+from lake_assets.storage import Zone, partition_prefix
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig, catalog_session
 from lake_assets_tests.assets.cdc_helpers import current, failure_text, reconcile_only, run, table, today
@@ -437,3 +440,53 @@ def test_any_split_of_merges_gives_the_tables_of_one_merge(tmp_path: Path, spark
         store.put_bytes(key.rsplit("/", 1)[0] + "/20261124-235959999.csv", store.get_bytes(key))
         assert run(split, spec, DAY).success
         assert tables(split) == tables(whole), seed
+
+
+def _land_raw(store: LocalObjectStore, spec: CdcTableSpec) -> None:
+    """raw Avro of everything landed for DAY, published (what the raw asset does), schemas registered."""
+    with store.staging_dir() as stage:
+        result = build_cdc_raw(store, spec, DAY, stage)
+        store.publish_dir(stage / f"dt={DAY[0]}", partition_prefix(Zone.RAW, "cdc", spec.name, DAY[0]))
+    for version in result.resolver.new_versions:
+        register_version(store, spec, version)
+
+
+def test_two_merges_of_one_table_at_once_both_land(tmp_path: Path, spark, monkeypatch) -> None:
+    """A second merge commits while the first is being audited: the first's fast-forward finds main moved,
+    rebuilds on top of it and publishes; every change of both is in the tables, none twice."""
+    store = LocalObjectStore(tmp_path)
+    spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
+    when = dt.datetime(2026, 11, 24, 9)
+    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 21)]
+    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
+    assert run(tmp_path, spec, DAY).success
+    first = [ChangeRow("U", when + dt.timedelta(hours=1), f"{100:035d}", {"order_id": "3", "v": "first"})]
+    write_changes(store, "sales", "sales", "orders", ["order_id", "v"], first)
+    _land_raw(store, spec)
+    catalog = CatalogConfig.for_lake(str(tmp_path))
+    session = catalog_session(spark, catalog)
+    real_audit, raced = cdc_merge._audit, []
+
+    def audit_while_another_merge_lands(*args):  # noqa: ANN002, ANN202 - same shape as _audit
+        if not raced:
+            raced.append(True)
+            second = [
+                ChangeRow("U", when + dt.timedelta(hours=2), f"{200:035d}", {"order_id": "4", "v": "second"}),
+                ChangeRow("D", when + dt.timedelta(hours=2), f"{201:035d}", {"order_id": "5"}),
+            ]
+            write_changes(store, "sales", "sales", "orders", ["order_id", "v"], second)
+            _land_raw(store, spec)
+            other = cdc_merge.merge_new_changes(session, store, catalog, spec)
+            assert other["mode"] == "merged" and other["changes"] == 3  # it saw both files
+        return real_audit(*args)
+
+    monkeypatch.setattr(cdc_merge, "_audit", audit_while_another_merge_lands)
+    report = cdc_merge.merge_new_changes(session, store, catalog, spec)
+    assert raced and report["mode"] == "merged" and report["attempts"] == 2
+    state = {r["order_id"]: r["v"] for r in table(tmp_path, spec)}
+    assert (state["3"], state["4"], "5" in state, len(state)) == ("first", "second", False, 19)
+    history = table(tmp_path, spec, "_history")
+    assert len(history) == 20 + 3  # each change once
+    monkeypatch.setattr(cdc_merge, "_audit", real_audit)
+    again = cdc_merge.merge_new_changes(session, store, catalog, spec)  # the file the loser's manifest lacks
+    assert len(table(tmp_path, spec, "_history")) == 23 and again["mode"] in ("merged", "none")
