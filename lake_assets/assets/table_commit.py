@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from lake_assets.checks.staged import Evaluation, StagedCheck
 from lake_assets.tables.catalog import CatalogConfig
@@ -18,12 +19,12 @@ from lake_assets.tables.iceberg import StagedWrite, write_audit_publish
 from lake_assets.tables.specs import TableSpec
 
 
-def table_metadata(spec: TableSpec, catalog: CatalogConfig, frame: DataFrame) -> dict[str, Any]:
+def table_metadata(spec: TableSpec, catalog: CatalogConfig, schema: StructType) -> dict[str, Any]:
     """What the UI shows of the table: its catalog name, location and column schema."""
     return {
         "dagster/table_name": spec.identifier,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in frame.schema.fields]
+            columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in schema.fields]
         ),
         "table_location": dg.MetadataValue.path(catalog.table_location(spec.database, spec.name)),
         "partition_spec": ", ".join(spec.partition_by) or "unpartitioned",
@@ -47,15 +48,22 @@ def commit_with_checks(
 
     def audit(staged: StagedWrite) -> bool:
         frame = staged.frame if replace_where is None else staged.frame.where(replace_where)
+        frame = frame.cache()  # the staged rows are read once for all the checks, not once per check
+        cached.append(frame)
         outcome.clear()
+        counted["rows"] = frame.count()
         for check in checks:
             outcome[check.name] = check.evaluate(frame)
-        counted["rows"] = frame.count()
         counted["staged_snapshot_id"] = staged.staged_snapshot_id()
-        counted["frame"] = frame
+        counted["schema"] = frame.schema
         return all(outcome[c.name][0] for c in checks if c.blocking)
 
-    result = write_audit_publish(session, catalog, spec, df, audit, replace_where=replace_where)
+    cached: list = []
+    try:
+        result = write_audit_publish(session, catalog, spec, df, audit, replace_where=replace_where)
+    finally:
+        for frame in cached:
+            frame.unpersist()
     check_results = [
         dg.AssetCheckResult(check_name=c.name, passed=outcome[c.name][0], metadata=outcome[c.name][1])
         for c in checks
@@ -70,7 +78,7 @@ def commit_with_checks(
         )
     yield dg.MaterializeResult(
         metadata={
-            **table_metadata(spec, catalog, counted["frame"]),
+            **table_metadata(spec, catalog, counted["schema"]),
             "dagster/row_count": counted["rows"],
             "snapshot_id": str(result.snapshot_id),
             "commit_attempts": result.attempts,
