@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import shlex
 import shutil
 import subprocess
@@ -436,7 +435,6 @@ def child(engine: str, data: Path, out: Path, args: argparse.Namespace) -> dict[
     """Run one engine in a fresh process and collect its figures (and its peak memory, JVM included)."""
     cmd = [sys.executable, __file__, "--data", str(data), "--out", str(out), "--_child", engine]
     cmd += [x for kv in args.conf for x in ("--conf", kv)] + (["--breakdown"] if args.breakdown else [])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
     if args.java_opts:  # JVM flags must be given at launch; keep the session's UTC default with them
         opts = shlex.quote(f"{args.java_opts} -Duser.timezone=UTC")
@@ -445,8 +443,16 @@ def child(engine: str, data: Path, out: Path, args: argparse.Namespace) -> dict[
     proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall"] = round(time.perf_counter() - start, 2)
-    result["peak_rss_mb"] = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024
-    return result
+    return result  # peak_rss_mb: the child's own (see _own_peak_rss_mb)
+
+
+def _own_peak_rss_mb() -> int | None:
+    """This process's peak RSS since exec (VmHWM). Not getrusage(RUSAGE_CHILDREN) in the parent: Linux keeps a
+    child's high-water mark across exec, so a forked child would report at least its parent's peak (the
+    generator's records), and the figure is the largest child's, whichever engine that was."""
+    status = Path("/proc/self/status")
+    hwm = [line for line in status.read_text().splitlines() if line.startswith("VmHWM")]
+    return int(hwm[0].split()[1]) // 1024 if hwm else None
 
 
 def report(spark: dict | None, duck: dict | None) -> None:
@@ -509,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_spark(args.data, args.out, confs, args.breakdown)
         else:
             result = run_duckdb(args.data, args.out, threads=2, memory="1GB")
+        result["peak_rss_mb"] = _own_peak_rss_mb()
         print(json.dumps(result))
         return 0
 
