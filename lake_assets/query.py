@@ -263,8 +263,12 @@ def lake_summary(store: ObjectStore, catalog: CatalogConfig | None = None) -> st
         lines.append(f"raw           events/{table:<23} {records:>9}  {len(days):>10}")
     con = connect(store, catalog=catalog)
     tables: dict[str, tuple[str, bool]] = {}
-    for entry in list_tables(catalog):
-        database, name = entry.identifier.split(".")
+    # The catalog's tables as connect() made them views (listing the catalog again would load each table).
+    made = con.sql(
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
+        f"AND schema_name IN ('{Zone.INTERMEDIATE.value}', '{Zone.FINAL.value}') ORDER BY 1, 2"
+    ).fetchall()
+    for database, name in made:
         columns = {c[0] for c in con.sql(f"DESCRIBE {_ident(database)}.{_ident(name)}").fetchall()}
         tables[f"{_ident(database)}.{_ident(name)}"] = (f"{database}/{name}", "dt" in columns)
     iceberg = {prefix for prefix, _ in tables.values()}

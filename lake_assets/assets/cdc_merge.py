@@ -43,7 +43,6 @@ from lake_assets.transforms import cdc as T
 from lake_assets.transforms.spark_session import AVRO_FORMAT
 
 DELETE = "_delete"
-HISTORY_SYSTEM = (T.OP, T.COMMIT_TS, T.POSITION, *T.HISTORY_COLUMNS, T.UNCHANGED)
 MAX_ATTEMPTS = 3
 
 
@@ -58,15 +57,20 @@ class CdcMergeError(RuntimeError):
         self.checks = checks or {}
 
 
-def current_table(spec: CdcTableSpec) -> TableSpec:
-    """``intermediate.cdc_<source>_<table>``: layout from tables.yaml, bucketed by the first key column."""
+def _cdc_table(spec: CdcTableSpec, suffix: str) -> TableSpec:
+    """Layout from tables.yaml (``intermediate.cdc_*``), bucketed by the first key column."""
     partition = (f"bucket({spec.buckets}, {spec.primary_key[0]})",)
-    return table_spec("intermediate", f"cdc_{spec.source}_{spec.table}", partition_by=partition)
+    return table_spec("intermediate", f"cdc_{spec.source}_{spec.table}{suffix}", partition_by=partition)
+
+
+def current_table(spec: CdcTableSpec) -> TableSpec:
+    """``intermediate.cdc_<source>_<table>``: one row per key."""
+    return _cdc_table(spec, "")
 
 
 def history_table(spec: CdcTableSpec) -> TableSpec:
-    partition = (f"bucket({spec.buckets}, {spec.primary_key[0]})",)
-    return table_spec("intermediate", f"cdc_{spec.source}_{spec.table}_history", partition_by=partition)
+    """``intermediate.cdc_<source>_<table>_history``: every version."""
+    return _cdc_table(spec, "_history")
 
 
 def manifest_key(spec: CdcTableSpec) -> str:
@@ -166,26 +170,22 @@ def _read_raw(
     return T.with_bucket(changes, spec.primary_key, spec.buckets)
 
 
-def _stored_history(spark: SparkSession, spec: CdcTableSpec, keys: DataFrame | None) -> DataFrame | None:
-    """The history as ``main`` holds it now: of ``keys`` only, or every key (None)."""
-    stored = read_history(spark, spec)
-    if stored is None:
-        return None
-    stored = T.with_bucket(stored, spec.primary_key, spec.buckets)
-    return stored if keys is None else stored.join(keys, list(spec.primary_key), "left_semi")
-
-
 def _rebuild(
     spark: SparkSession,
     spec: CdcTableSpec,
+    stored: DataFrame | None,
     changes: DataFrame,
     params: dict[str, Any],
     reload: bool,
     loads: bool,
 ) -> tuple[DataFrame, int]:
-    """The touched keys' history rebuilt from what ``main`` holds now and the new changes."""
+    """The touched keys' history rebuilt from ``stored`` (the history ``main`` holds now) and the changes;
+    on a ``reload`` every stored key is rebuilt, else only the keys the changes touch."""
     key = list(spec.primary_key)
-    stored = _stored_history(spark, spec, None if reload else changes.select(*key).distinct())
+    if stored is not None:
+        stored = T.with_bucket(stored, key, spec.buckets)
+        if not reload:
+            stored = stored.join(changes.select(*key).distinct(), key, "left_semi")
     batch, ended_count = changes, 0
     if loads:
         ended = T.reload_deletes(spark, {"changes": changes, "stored": stored}, params)
@@ -239,7 +239,7 @@ def merge_new_changes(
             stored = read_history(spark, spec)
             # A full load over a table the lake holds: any stored key may be one the load ends.
             reload = loads and stored is not None and bool(stored.limit(1).count())
-            history, ended = _rebuild(spark, spec, changes, params, reload, loads)
+            history, ended = _rebuild(spark, spec, stored, changes, params, reload, loads)
             history = history.cache()
             touched = history.select(*key).distinct().cache()
             history_rows = history.drop(T.BUCKET)

@@ -41,7 +41,7 @@ def iceberg_maintenance() -> None:
 
 iceberg_maintenance_schedule = dg.ScheduleDefinition(
     job=iceberg_maintenance,
-    cron_schedule="0 4 * * *",  # after the CDC compaction (03:30 UTC), before the working day
+    cron_schedule="0 4 * * *",  # a quiet hour, before the working day
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -54,7 +54,6 @@ def commit_with_checks(
         counted["rows"] = frame.count()
         for check in checks:
             outcome[check.name] = check.evaluate(frame)
-        counted["staged_snapshot_id"] = staged.staged_snapshot_id()
         counted["schema"] = frame.schema
         return all(outcome[c.name][0] for c in checks if c.blocking)
 

@@ -162,20 +162,16 @@ class CatalogConfig:
                 ) from None
         from pyiceberg.catalog.sql import SqlCatalog
 
+        properties = self._pyiceberg_s3_properties()
         if self.kind == "glue":
             from pyiceberg.catalog.glue import GlueCatalog
 
-            properties = {"glue.region": self.region, "s3.region": self.region, **self.s3_credentials()}
+            properties["glue.region"] = self.region
             if self.glue_endpoint:
                 properties["glue.endpoint"] = self.glue_endpoint
-            if self.s3_endpoint:
-                properties["s3.endpoint"] = self.s3_endpoint
-            creds = self.s3_credentials()
-            if creds:
-                properties["glue.access-key-id"] = creds["s3.access-key-id"]
-                properties["glue.secret-access-key"] = creds["s3.secret-access-key"]
-                if "s3.session-token" in creds:
-                    properties["glue.session-token"] = creds["s3.session-token"]
+            for name in ("access-key-id", "secret-access-key", "session-token"):
+                if f"s3.{name}" in properties:
+                    properties[f"glue.{name}"] = properties[f"s3.{name}"]
             try:
                 return GlueCatalog(CATALOG_NAME, warehouse=self.warehouse, **properties)
             except Exception as exc:
@@ -183,15 +179,19 @@ class CatalogConfig:
         uri = self.uri
         if self.kind == "postgresql":
             uri = "postgresql+psycopg2://" + uri.split("://", 1)[1]
-        properties = dict(self.s3_credentials())
-        if self.on_s3:
-            properties["s3.region"] = self.region
-            if self.s3_endpoint:
-                properties["s3.endpoint"] = self.s3_endpoint
         try:
             return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self.warehouse, **properties)
         except Exception as exc:  # a driver or connection error: one line naming the catalog
             raise CatalogError(f"{self.describe()} cannot be opened: {exc}") from None
+
+    def _pyiceberg_s3_properties(self) -> dict[str, str]:
+        """pyiceberg's file IO on S3: region, endpoint and the chain's credentials (read once)."""
+        if not self.on_s3:
+            return {}
+        properties = {"s3.region": self.region, **self.s3_credentials()}
+        if self.s3_endpoint:
+            properties["s3.endpoint"] = self.s3_endpoint
+        return properties
 
 
 def catalog_session(spark: SparkSession, catalog: CatalogConfig) -> SparkSession:

@@ -207,15 +207,21 @@ def test_a_dropped_column_stops_the_run(tmp_path: Path, spark) -> None:
     assert "column note dropped" in failure_text(result)
 
 
+def _load_orders(root: Path, spec: CdcTableSpec, rows: int) -> dt.datetime:
+    """A full load of orders 1..rows (``v`` = "a") landed and merged; returns the load's commit time."""
+    when = dt.datetime(2026, 11, 24, 9)
+    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, rows + 1)]
+    write_full_load(LocalObjectStore(root), "sales", "sales", "orders", ["order_id", "v"], load)
+    assert run(root, spec, DAY).success
+    return when
+
+
 def test_a_merge_writes_in_proportion_to_its_changes(tmp_path: Path, spark) -> None:
     """One changed key of 200: the merge adds a small data file and a position delete; the other data files
     stay as they are (merge-on-read), and every reader gets the changed row."""
     store = LocalObjectStore(tmp_path)
     spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=16)
-    when = dt.datetime(2026, 11, 24, 9)
-    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 201)]
-    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
-    assert run(tmp_path, spec, DAY).success
+    when = _load_orders(tmp_path, spec, 200)
     iceberg = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders")
     before = {task.file.file_path for task in iceberg.scan().plan_files()}
     assert [str(f.transform) for f in iceberg.spec().fields] == ["bucket[16]"]
@@ -308,10 +314,7 @@ def test_merges_with_late_and_redelivered_changes_read_alike_in_spark_pyiceberg_
 def test_the_maintenance_job_folds_the_position_deletes_in(tmp_path: Path, spark) -> None:
     store = LocalObjectStore(tmp_path)
     spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
-    when = dt.datetime(2026, 11, 24, 9)
-    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 51)]
-    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
-    assert run(tmp_path, spec, DAY).success
+    when = _load_orders(tmp_path, spec, 50)
     update = ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "3", "v": "b"})
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], [update])
     assert run(tmp_path, spec, DAY).success
@@ -456,10 +459,7 @@ def test_two_merges_of_one_table_at_once_both_land(tmp_path: Path, spark, monkey
     rebuilds on top of it and publishes; every change of both is in the tables, none twice."""
     store = LocalObjectStore(tmp_path)
     spec = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
-    when = dt.datetime(2026, 11, 24, 9)
-    load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": "a"}) for i in range(1, 21)]
-    write_full_load(store, "sales", "sales", "orders", ["order_id", "v"], load)
-    assert run(tmp_path, spec, DAY).success
+    when = _load_orders(tmp_path, spec, 20)
     first = [ChangeRow("U", when + dt.timedelta(hours=1), f"{100:035d}", {"order_id": "3", "v": "first"})]
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], first)
     _land_raw(store, spec)
