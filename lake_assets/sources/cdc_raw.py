@@ -2,8 +2,9 @@
 
 Each landing file (full load or change file) becomes one Avro file per day its rows fall on, named after it:
 re-running a day rewrites the same files. Records are ``Op, commit_ts, position, _unchanged`` and the
-table's columns. The Avro schema is derived from the landed files' columns and types (CSV columns are text,
-as DMS writes them; Parquet columns keep their types) and kept in the lake under
+table's columns. The Avro schema is derived from the landed files' columns and types (Parquet columns keep
+their types; CSV columns take the types our capture's sidecar carries, and are text in CSV files DMS wrote)
+and kept in the lake under
 ``_system/schemas/cdc/<source>/<table>/v<N>.avsc``: a file that matches a registered version is written with
 it; a file with new nullable columns registers the next version; a change that is not FULL compatible (a
 type change, a dropped column) stops the run with what changed and what to do.
@@ -53,6 +54,7 @@ from lake_assets.sources.cdc.dms_format import (
     parse_dms_file,
     parse_key,
     read_not_carried,
+    read_sidecar,
     table_prefix,
 )
 from lake_assets.sources.cdc.dms_format import _first_record as first_csv_record
@@ -288,7 +290,9 @@ def read_landing_file(
         names = list(rows[0].values) if rows else list(spec.columns or [])
         if not rows:
             names = _csv_header_columns(data) or names
-        columns = dict.fromkeys(names, "string")
+        # Our capture's sidecar carries the source column types; DMS's own CSV files are text throughout.
+        types = read_sidecar(key, data, not_carried).column_types if not_carried is not None else {}
+        columns = {n: avro_type(types.get(n, pa.string())) for n in names}
     clash = sorted(_SYSTEM_NAMES & set(columns))
     if clash:
         raise CdcRawError(f"{store.uri(key)}: table columns {clash} clash with raw's own columns")

@@ -45,9 +45,10 @@ def table(root: Path, spec: CdcTableSpec, suffix: str = "") -> list[dict]:
 
 
 def current(root: Path, spec: CdcTableSpec, columns: list[str]) -> dict[tuple, dict]:
+    """The current-state table as pyiceberg reads it (typed values), keyed like ``PgTest.rows``."""
     out = {}
     for row in table(root, spec):
-        values = {c: None if row.get(c) is None else str(row[c]) for c in columns}
+        values = {c: row.get(c) for c in columns}
         out[tuple(values[k] for k in spec.primary_key)] = values
     return out
 

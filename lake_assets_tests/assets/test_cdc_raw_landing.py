@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import fastavro
+import pyarrow as pa
 import pytest
 
 from lake_assets.assets.cdc import LANDING_NAMES, build_raw_cdc_asset
@@ -356,3 +357,35 @@ def test_csv_sidecars_are_neither_strays_nor_landing_files_and_carry_the_text_un
     assert sorted(p.name for p in index.iterdir()) == sorted(
         [f"{load_key.rsplit('/', 1)[1]}.json", f"{change_key.rsplit('/', 1)[1]}.json"]
     )
+
+
+def test_typed_csv_after_text_csv_stops_raw_with_the_type_change_and_publishes_nothing(
+    lake_root: Path,
+) -> None:
+    """A lake whose CSV files were landed before sidecars carried column types (raw has text columns): the
+    first typed file stops the raw run naming the column and the change, and raw keeps what it had."""
+    store = LocalObjectStore(lake_root)
+    [load_key] = write_full_load(
+        store, "sales", "sales", "orders", COLUMNS, load_rows(DAY1, range(1, 3), 100)
+    )
+    sidecar = json.loads(store.get_bytes(not_carried_key(load_key)))
+    assert sidecar["column_types"] == {}  # no types given: text, as before column types existed
+    assert materialize(lake_root, DAY1.date().isoformat()).success
+    before = raw_rows(lake_root)
+    change = ChangeRow(
+        "U",
+        DAY1 + dt.timedelta(hours=2),
+        format_lsn_position(300, 1),
+        {"order_id": "1", "customer": "c1", "note": "n", "amount": "9.00"},
+    )
+    write_changes(
+        store, "sales", "sales", "orders", COLUMNS, [change], DmsOptions(), {"order_id": pa.int64()}
+    )
+    result = materialize(lake_root, DAY1.date().isoformat())
+    assert not result.success
+    text = failure_text(result)
+    assert 'column order_id changed type from "string" to "long"' in text
+    assert "not FULL compatible" in text and "start the table afresh" in text
+    assert raw_rows(lake_root) == before
+    versions = lake_root / "_system" / "schemas" / "cdc" / "sales" / "orders"
+    assert sorted(p.name for p in versions.iterdir()) == ["v1.avsc"]

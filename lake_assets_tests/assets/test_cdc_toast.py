@@ -100,18 +100,18 @@ def test_csv_landing_keeps_the_text_unchanged_as_data_and_an_unchanged_toasted_v
     ]
     by_op = {(r["Op"], r["doc_id"]): r for r in records}
     assert len(by_op) == len(records) == 5
-    assert by_op["I", "1"]["note"] == "<unchanged>" and by_op["I", "1"]["_unchanged"] is None
-    assert by_op["I", "1"]["body"] == bodies[1]
-    for doc_id in ("1", "2"):
+    assert by_op["I", 1]["note"] == "<unchanged>" and by_op["I", 1]["_unchanged"] is None
+    assert by_op["I", 1]["body"] == bodies[1]
+    for doc_id in (1, 2):
         update = by_op["U", doc_id]
         assert (update["note"], update["_unchanged"], update["body"]) == ("<unchanged>", ["body"], None)
-    assert (by_op["I", "3"]["note"], by_op["I", "3"]["_unchanged"]) == ("<unchanged>", None)
+    assert (by_op["I", 3]["note"], by_op["I", 3]["_unchanged"]) == ("<unchanged>", None)
 
     current = {r["doc_id"]: (r["body"], r["note"], r["version"]) for r in table(lake_root, spec)}
     assert current == {
-        "1": (bodies[1], "<unchanged>", "2"),
-        "2": (bodies[2], "<unchanged>", "2"),
-        "3": ("short", "<unchanged>", "1"),
+        1: (bodies[1], "<unchanged>", 2),
+        2: (bodies[2], "<unchanged>", 2),
+        3: ("short", "<unchanged>", 1),
     }
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {

@@ -18,12 +18,18 @@ value can be taken for the mark. DMS writes it in CSV as the ``csvNoSupValue`` t
 that text cannot be told from: that ambiguity is DMS's own, and a CSV file without our sidecar (one DMS
 wrote) is still read that way. Each CSV file our capture writes comes with a sidecar object
 ``_<file>.not-carried.json`` in its folder (``not_carried_key``), written before the file and always, even
-when it lists nothing: ``{"csv_sha256": <of the CSV's bytes>, "not_carried": {column: [row numbers]}}``. With
-a sidecar every CSV cell is data and only the cells it lists are not carried (they still hold the
-``csvNoSupValue`` text: what a reader without the sidecar sees). The ``_`` prefix keeps it out of readers that
-take every file of a folder as data (Spark and Athena skip ``_`` and ``.`` names, as does the landing
-sensor's listing); the checksum ties it to one version of its file, so a sidecar left by an interrupted
-rewrite, or next to a file it was not written for, is an error rather than a wrong answer.
+when it lists nothing: ``{"csv_sha256": <of the CSV's bytes>, "not_carried": {column: [row numbers]},
+"column_types": {column: type}}``. With a sidecar every CSV cell is data and only the cells it lists are not
+carried (they still hold the ``csvNoSupValue`` text: what a reader without the sidecar sees). ``column_types``
+carries the source column types the capture read from the database catalog (the same Arrow types its Parquet
+files have: ``bool``, ``int16``, ``int32``, ``int64``, ``float``, ``double``, ``date32[day]``; other columns
+are text), so a CSV-landed table gets the SQL types a Parquet-landed one gets. A sidecar written before
+``column_types`` existed, and a CSV file DMS wrote (no sidecar), read as text.
+
+The ``_`` prefix keeps the sidecar out of readers that take every file of a folder as data (Spark and
+Athena skip ``_`` and ``.`` names, as does the landing sensor's listing); the checksum ties it to one version
+of its file, so a sidecar left by an interrupted rewrite, or next to a file it was not written for, is an
+error rather than a wrong answer.
 
 Parquet has no ``csvNoSupValue`` in DMS, and a typed column cannot hold a marker, so our Parquet files list
 those cells in the file's key-value metadata (``lake_cdc_not_carried``: column -> row numbers); the cells
@@ -57,6 +63,11 @@ OP_COLUMN = "Op"
 POSITION_COLUMN = "AR_H_CHANGE_SEQ"
 NOT_CARRIED_KEY = "lake_cdc_not_carried"  # Parquet key-value metadata: JSON {column: [row numbers, 0-based]}
 NOT_CARRIED_SUFFIX = ".not-carried.json"  # CSV: the sidecar _<file>.not-carried.json (see the module doc)
+# The typed columns a capture writes (Parquet column types; CSV sidecar ``column_types``), by Arrow's names.
+COLUMN_TYPES: dict[str, pa.DataType] = {
+    str(t): t
+    for t in (pa.bool_(), pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(), pa.date32())
+}
 DEFAULT_TIMESTAMP_COLUMN = "dms_commit_ts"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 FORMATS = ("csv", "parquet")
@@ -286,9 +297,22 @@ def encode_csv(
     return _csv_bytes(_layout(columns, options, with_op), records, options)
 
 
-def encode_not_carried(data: bytes, not_carried: Mapping[str, Sequence[int]]) -> bytes:
-    """A CSV file's sidecar: its checksum and the cells the log did not carry (maybe none)."""
-    body = {"csv_sha256": hashlib.sha256(data).hexdigest(), "not_carried": dict(not_carried)}
+def encode_not_carried(
+    data: bytes,
+    not_carried: Mapping[str, Sequence[int]],
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> bytes:
+    """A CSV file's sidecar: its checksum, the cells the log did not carry (maybe none) and the types of its
+    typed columns (text columns are not listed)."""
+    types = {c: str(t) for c, t in (column_types or {}).items() if t != pa.string()}
+    unknown = sorted(set(types.values()) - set(COLUMN_TYPES))
+    if unknown:
+        raise DmsFormatError(f"column types {unknown} are not among {sorted(COLUMN_TYPES)}")
+    body = {
+        "csv_sha256": hashlib.sha256(data).hexdigest(),
+        "not_carried": dict(not_carried),
+        "column_types": types,
+    }
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
@@ -364,7 +388,8 @@ def encode_files(
     names = _layout(columns, options, with_op)
     records = list(_records(columns, rows, options, with_op))
     data = _csv_bytes(names, records, options)
-    return data, encode_not_carried(data, _not_carried(names, records))
+    types = {c: t for c, t in (column_types or {}).items() if c in columns}
+    return data, encode_not_carried(data, _not_carried(names, records), types)
 
 
 def _put(store: ObjectStore, key: str, data: bytes, sidecar: bytes | None) -> None:
@@ -518,16 +543,28 @@ def _not_carried_cells(
     yield from _listed_cells(where, listed, table.column_names, table.num_rows, system_columns)
 
 
-def _sidecar_list(key: str, data: bytes, sidecar: bytes) -> tuple[str, Any]:
-    """The sidecar's list of cells not carried (checked later against the file's columns and rows), and the
-    name to give it in errors; refuses a sidecar that is not JSON or was not written for these bytes."""
+@dataclass(frozen=True)
+class Sidecar:
+    """A CSV file's sidecar, checked against the file's bytes (``where`` names it in errors)."""
+
+    where: str
+    not_carried: Any  # column -> row numbers, checked against the file's columns and rows when read
+    column_types: dict[str, pa.DataType]
+
+
+def read_sidecar(key: str, data: bytes, sidecar: bytes) -> Sidecar:
+    """Refuses a sidecar that is not JSON, was not written for these bytes, or names unknown types."""
     where = f"{key}: sidecar {not_carried_key(key)}"
     try:
         body = json.loads(sidecar)
     except ValueError as exc:
         raise DmsFormatError(f"{where} is not JSON ({exc})") from None
-    if not isinstance(body, dict) or set(body) != {"csv_sha256", "not_carried"}:
-        raise DmsFormatError(f'{where} must be {{"csv_sha256": ..., "not_carried": {{column: [rows]}}}}')
+    required = {"csv_sha256", "not_carried"}
+    if not isinstance(body, dict) or not required <= set(body) <= required | {"column_types"}:
+        raise DmsFormatError(
+            f'{where} must be {{"csv_sha256": ..., "not_carried": {{column: [rows]}}, '
+            '"column_types": {column: type}}'
+        )
     if body["csv_sha256"] != hashlib.sha256(data).hexdigest():
         raise DmsFormatError(
             f"{where} was written for other content of the file (its csv_sha256 differs): the file changed "
@@ -535,7 +572,39 @@ def _sidecar_list(key: str, data: bytes, sidecar: bytes) -> tuple[str, Any]:
             "the writer is done; if it persists, land the file again, or delete the sidecar to read the file "
             "as DMS writes it (then the text <unchanged> means a value the log did not carry)"
         )
-    return where, body["not_carried"]
+    named = body.get("column_types", {})  # sidecars written before column types: every column is text
+    if not isinstance(named, dict) or not all(
+        isinstance(c, str) and isinstance(t, str) and t in COLUMN_TYPES for c, t in named.items()
+    ):
+        raise DmsFormatError(
+            f"{where} column_types must map column names to one of {sorted(COLUMN_TYPES)}, not {named!r}"
+        )
+    return Sidecar(where, body["not_carried"], {c: COLUMN_TYPES[t] for c, t in named.items()})
+
+
+def _typed(key: str, sidecar: Sidecar, names: Sequence[str], records: list[list[Any]]) -> None:
+    """Turns the text of the sidecar's typed columns into values of their types, in place (the same values
+    the capture's Parquet files hold); a cell that is not a value of its type is an error naming it."""
+    for column, typ in sidecar.column_types.items():
+        if column not in names:
+            raise DmsFormatError(f"{sidecar.where} types {column!r}, which is not a column of the file")
+        i = names.index(column)
+        texts = [None if r[i] is UNCHANGED else r[i] for r in records]
+        try:
+            values = _arrow_column(texts, typ).to_pylist()
+        except (pa.ArrowInvalid, KeyError, ValueError):
+            for n, text in enumerate(texts, start=1):
+                try:
+                    _arrow_column([text], typ)
+                except (pa.ArrowInvalid, KeyError, ValueError):
+                    raise DmsFormatError(
+                        f"{key}: record {n} column {column} holds {text!r}, which is not a {typ} value "
+                        f"(the type {sidecar.where} gives it)"
+                    ) from None
+            raise
+        for record, value in zip(records, values, strict=True):
+            if record[i] is not UNCHANGED:
+                record[i] = value
 
 
 def parse_dms_file(
@@ -560,7 +629,8 @@ def parse_dms_file(
     changes and makes the same file delivered twice collapse in the merge. A value the log did not carry is
     ``UNCHANGED``: in Parquet a cell listed under ``NOT_CARRIED_KEY``; in CSV with ``not_carried`` (the
     sidecar's bytes, ``read_not_carried``) a cell the sidecar lists, every other cell being data; in CSV
-    without one (as DMS writes it) the ``nosup_value`` text.
+    without one (as DMS writes it) the ``nosup_value`` text. CSV values are text, except in the columns the
+    sidecar types: those hold the same values the capture's Parquet files would.
     """
     meta = parse_key(key)
     stem = _sort_stem(meta)
@@ -573,11 +643,11 @@ def parse_dms_file(
         for column, row in _not_carried_cells(key, table, (OP_COLUMN, timestamp_column, position_column)):
             records[row][names.index(column)] = UNCHANGED
     else:
-        listed = None if not_carried is None else _sidecar_list(key, data, not_carried)
+        sidecar = None if not_carried is None else read_sidecar(key, data, not_carried)
         first = _first_record(data)
         if not first:
-            if listed is not None:
-                list(_listed_cells(*listed, [], 0, ()))  # an empty file lists nothing
+            if sidecar is not None:
+                list(_listed_cells(sidecar.where, sidecar.not_carried, [], 0, ()))  # an empty file: none
             return []
         if header is None:
             header = first[0] == OP_COLUMN or columns is None or set(columns) <= set(first)
@@ -597,10 +667,12 @@ def parse_dms_file(
                     f"[+ Op] [+ {timestamp_column}]"
                 )
             names = ([OP_COLUMN] if has_op else []) + ([timestamp_column] if has_ts else []) + list(columns)
-        if listed is not None:
+        if sidecar is not None:
             system = (OP_COLUMN, timestamp_column, position_column)
-            for column, row in _listed_cells(*listed, names, len(records), system):
+            cells = _listed_cells(sidecar.where, sidecar.not_carried, names, len(records), system)
+            for column, row in cells:
                 records[row][names.index(column)] = UNCHANGED
+            _typed(key, sidecar, [n if n not in system else "" for n in names], records)
         elif nosup_value:  # DMS's own convention: the text cannot be told from a value with that text
             records = [[UNCHANGED if v == nosup_value else v for v in r] for r in records]
     if len(set(names)) != len(names):

@@ -8,6 +8,8 @@ server serves the whole session.
 
 from __future__ import annotations
 
+import datetime as dt
+import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +22,27 @@ import pytest
 from lake_assets.sources.cdc.mariadb import connect_args
 from lake_assets.sources.cdc.postgres import drop_slot
 from lake_assets_tests.fixtures.databases import DatabaseServer
+
+PG_TYPED = {16, 20, 21, 23, 700, 701, 1082}  # bool, int8, int2, int4, float4, float8, date: typed in the lake
+PG_REAL = 700
+
+
+def float32(value: float) -> float:
+    """A value as a 32-bit float holds it (REAL and FLOAT columns land as float32)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def my_type(data_type: str, column_type: str) -> Any:
+    """How the lake keeps a MariaDB column: a Python type for the typed ones, None for text."""
+    if data_type in ("tinyint", "smallint", "mediumint", "int", "bigint"):
+        return None if data_type == "bigint" and "unsigned" in column_type else int
+    if data_type == "float":
+        return lambda text: float32(float(text))
+    if data_type == "double":
+        return float
+    if data_type == "date":
+        return dt.date.fromisoformat
+    return None
 
 
 @dataclass
@@ -43,16 +66,23 @@ class PgTest:
             self.conn.autocommit = True
 
     def rows(self, table: str, key: list[str]) -> dict[tuple, dict]:
-        """The table as text values keyed like the CDC merge, to compare with the landed current state."""
+        """The table keyed like the CDC merge, to compare with the landed current state: boolean, integer,
+        real and date columns as Python values (the SQL types the lake keeps), every other column as text."""
         with self.conn.cursor() as cur:
             cur.execute(f"SELECT * FROM {table} LIMIT 0")
-            cols = [d.name for d in cur.description]
+            cols = [(d.name, d.type_code) for d in cur.description]
             # format('%s') uses each type's output function, as pgoutput does (bool: t/f, not true/false).
-            texts = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN format('%s', {c}) END" for c in cols)
+            texts = ", ".join(
+                c if oid in PG_TYPED else f"CASE WHEN {c} IS NOT NULL THEN format('%s', {c}) END"
+                for c, oid in cols
+            )
             cur.execute(f"SELECT {texts} FROM {table}")
             out = {}
             for record in cur.fetchall():
-                values = dict(zip(cols, record, strict=True))
+                values = {
+                    c: float32(v) if oid == PG_REAL and v is not None else v
+                    for (c, oid), v in zip(cols, record, strict=True)
+                }
                 out[tuple(values[k] for k in key)] = values
             return out
 
@@ -111,15 +141,24 @@ class MyTest:
             self.conn.rollback() if rollback else self.conn.commit()
 
     def rows(self, table: str, key: list[str]) -> dict[tuple, dict]:
-        """The table as MariaDB prints it (CAST AS CHAR, TIMESTAMP in UTC), keyed like the CDC merge."""
+        """The table keyed like the CDC merge: integer (not BIGINT UNSIGNED), FLOAT, DOUBLE, DATE columns as
+        Python values (the SQL types the lake keeps), every other column as MariaDB prints it (CAST AS CHAR,
+        TIMESTAMP in UTC)."""
         with self.conn.cursor() as cur:
             cur.execute("SET SESSION time_zone = '+00:00'")
-            cur.execute(f"SELECT * FROM {table} LIMIT 0")
-            cols = [d[0] for d in cur.description]
-            cur.execute(f"SELECT {', '.join(f'CAST(`{c}` AS CHAR)' for c in cols)} FROM {table}")
+            cur.execute(
+                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+                (table,),
+            )
+            cols = [(c, my_type(data_type, column_type)) for c, data_type, column_type in cur.fetchall()]
+            cur.execute(f"SELECT {', '.join(f'CAST(`{c}` AS CHAR)' for c, _ in cols)} FROM {table}")
             out = {}
             for record in cur.fetchall():
-                values = dict(zip(cols, record, strict=True))
+                values = {
+                    c: v if v is None or typ is None else typ(v)
+                    for (c, typ), v in zip(cols, record, strict=True)
+                }
                 out[tuple(values[k] for k in key)] = values
             return out
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lake_assets.settings import REPO_ROOT
-from lake_assets.sources.cdc.dms_format import current_state, in_landing_order, parse_dms_file
+from lake_assets.sources.cdc.dms_format import current_state, in_landing_order, read_dms_file
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.sources.cdc.conftest import MyTest, PgTest
 
@@ -37,7 +37,7 @@ def test_snapshot_then_stream_lands_dms_files_that_merge_to_the_table(pg: PgTest
     store = LocalObjectStore(tmp_path)
     keys = in_landing_order(store.list_keys(f"landing/cdc/shopdb/public/{table}/"))
     assert keys[0].endswith("LOAD00000001.csv") and len(keys) == 2
-    rows = [row for key in keys for row in parse_dms_file(key, store.get_bytes(key))]
+    rows = [row for key in keys for row in read_dms_file(store, key)]
     assert current_state(rows, ["id"]) == pg.rows(table, ["id"])
     again = lake(["cdc", "snapshot", *common, f"public.{table}"], tmp_path)
     assert again.returncode == 2 and "lake:" in again.stderr and "Traceback" not in again.stderr
@@ -56,7 +56,7 @@ def test_mariadb_snapshot_stream_and_reset_through_the_cli(my: MyTest, tmp_path:
     assert "2 changes" in streamed.stdout
     store = LocalObjectStore(tmp_path)
     keys = in_landing_order(store.list_keys(f"landing/cdc/erp/test/{table}/"))
-    rows = [row for key in keys for row in parse_dms_file(key, store.get_bytes(key))]
+    rows = [row for key in keys for row in read_dms_file(store, key)]
     assert current_state(rows, ["id"]) == my.rows(table, ["id"])
     refused = lake(["cdc", "snapshot", *common, f"test.{table}"], tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -372,6 +372,7 @@ def test_csv_text_like_the_marker_is_data_when_the_sidecar_lists_what_was_not_ca
     assert json.loads(sidecar) == {
         "csv_sha256": hashlib.sha256(data).hexdigest(),
         "not_carried": {"note": [1]},
+        "column_types": {},
     }
     assert read_dms_file(local_store, key, columns) == rows
     assert current_state(read_dms_file(local_store, key, columns), ["id"]) == {
@@ -433,7 +434,22 @@ def test_a_change_file_name_whose_sidecar_differs_is_not_reused(local_store: Loc
     ("sidecar", "message"),
     [
         (b"not json", "is not JSON"),
-        (b'{"not_carried": {}}', 'must be {"csv_sha256": ..., "not_carried": {column: [rows]}}'),
+        (
+            b'{"not_carried": {}}',
+            'must be {"csv_sha256": ..., "not_carried": {column: [rows]}, "column_types": {column: type}}',
+        ),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {}, "column_types": {"id": "decimal"}}',
+            "column_types must map column names to one of",
+        ),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {}, "column_types": {"price": "int64"}}',
+            "types 'price', which is not a column of the file",
+        ),
+        (
+            b'{"csv_sha256": "SHA", "not_carried": {}, "column_types": {"Op": "int64"}}',
+            "types 'Op', which is not a column of the file",
+        ),
         (b'{"csv_sha256": "00", "not_carried": {}}', "was written for other content of the file"),
         (b'{"csv_sha256": "SHA", "not_carried": ["note"]}', "must map column names to row numbers"),
         (
@@ -462,6 +478,106 @@ def test_csv_sidecar_content_is_checked(local_store: LocalObjectStore, sidecar: 
     where = re.escape(f"{key}: sidecar {not_carried_key(key)} ")
     with pytest.raises(DmsFormatError, match=where + message.replace("{", r"\{").replace("[", r"\[")):
         read_dms_file(local_store, key)
+
+
+TYPED_COLUMNS = ["id", "ok", "amount", "ratio", "born", "note"]
+TYPES = {
+    "id": pa.int64(),
+    "ok": pa.bool_(),
+    "amount": pa.float64(),
+    "ratio": pa.float32(),
+    "born": pa.date32(),
+    "note": pa.string(),
+}
+
+
+def _typed_rows() -> list[ChangeRow]:
+    """Source values in the text form the captures give them; NULLs and a value not carried, typed."""
+    return [
+        ChangeRow(
+            "I",
+            TS,
+            "0001",
+            {"id": "1", "ok": "t", "amount": "1.5", "ratio": "0.1", "born": "2001-02-03", "note": "12"},
+        ),
+        ChangeRow(
+            "U",
+            TS,
+            "0002",
+            {"id": "1", "ok": "false", "amount": None, "ratio": UNCHANGED, "born": None, "note": None},
+        ),
+        ChangeRow(
+            "I",
+            TS,
+            "0003",
+            {
+                "id": "-9223372036854775808",
+                "ok": None,
+                "amount": "-0.0",
+                "ratio": "3e38",
+                "born": "1970-01-01",
+                "note": "",
+            },
+        ),
+    ]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_columns_take_the_types_the_capture_carries_like_parquet(
+    local_store: LocalObjectStore, header: bool
+) -> None:
+    """The same changes landed as CSV and as Parquet parse to the same typed values."""
+    rows = _typed_rows()
+    csv_key = write_changes(
+        local_store, "a", "s", "t", TYPED_COLUMNS, rows, DmsOptions(add_column_name=header), TYPES
+    )
+    sidecar = json.loads(local_store.get_bytes(not_carried_key(csv_key)))
+    assert sidecar["column_types"] == {
+        "id": "int64",
+        "ok": "bool",
+        "amount": "double",
+        "ratio": "float",
+        "born": "date32[day]",
+    }
+    parquet_key = write_changes(
+        local_store, "b", "s", "t", TYPED_COLUMNS, rows, DmsOptions(data_format="parquet"), TYPES
+    )
+    columns = None if header else [*TYPED_COLUMNS, "AR_H_CHANGE_SEQ"]
+    from_csv = read_dms_file(local_store, csv_key, columns)
+    from_parquet = read_dms_file(local_store, parquet_key)
+    assert from_csv == from_parquet
+    assert from_csv[0].values == {
+        "id": 1,
+        "ok": True,
+        "amount": 1.5,
+        "ratio": pytest.approx(0.1),
+        "born": dt.date(2001, 2, 3),
+        "note": "12",
+    }
+    assert from_csv[1].values["ratio"] is UNCHANGED and from_csv[1].values["amount"] is None
+    assert from_csv[2].values["id"] == -9223372036854775808 and from_csv[2].values["note"] == ""
+
+
+def test_a_csv_sidecar_from_before_column_types_reads_as_text(local_store: LocalObjectStore) -> None:
+    key = write_changes(local_store, "src", "s", "t", TYPED_COLUMNS, _typed_rows()[:1], DmsOptions(), TYPES)
+    data = local_store.get_bytes(key)
+    old = {"csv_sha256": hashlib.sha256(data).hexdigest(), "not_carried": {}}
+    local_store.put_bytes(not_carried_key(key), json.dumps(old).encode())
+    assert read_dms_file(local_store, key)[0].values["id"] == "1"
+
+
+def test_a_csv_value_that_is_not_of_its_carried_type_is_an_error_naming_it(
+    local_store: LocalObjectStore,
+) -> None:
+    rows = [ChangeRow("I", TS, "0001", {"id": "1"}), ChangeRow("I", TS, "0002", {"id": "2"})]
+    key = write_changes(local_store, "src", "s", "t", ["id"], rows, DmsOptions(), {"id": pa.int64()})
+    data = local_store.get_bytes(key).replace(b",2,", b",two,")
+    sidecar = json.loads(local_store.get_bytes(not_carried_key(key)))
+    sidecar["csv_sha256"] = hashlib.sha256(data).hexdigest()
+    with pytest.raises(
+        DmsFormatError, match=re.escape(f"{key}: record 2 column id holds 'two', which is not a int64")
+    ):
+        parse_dms_file(key, data, not_carried=json.dumps(sidecar).encode())
 
 
 def test_a_sidecar_belongs_to_csv_files_only() -> None:
