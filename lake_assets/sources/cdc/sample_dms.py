@@ -13,12 +13,19 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from lake_assets.sources.cdc.dms_format import ChangeRow, format_lsn_position, write_changes, write_full_load
 from lake_assets.storage import ObjectStore
 
 SOURCE, SCHEMA = "shop", "public"
 CUSTOMER_COLUMNS = ["customer_id", "email", "tier", "active"]
 ORDER_COLUMNS = ["order_id", "customer_id", "amount", "status"]
+# The types the capture would carry for these PostgreSQL columns (integer, boolean; numeric stays text).
+COLUMN_TYPES = {
+    "customers": {"customer_id": pa.int32(), "active": pa.bool_()},
+    "orders": {"order_id": pa.int32(), "customer_id": pa.int32()},
+}
 TIERS = ("std", "silver", "gold")
 STATUSES = ("placed", "paid", "shipped", "returned")
 
@@ -71,7 +78,7 @@ def write_sample_load(
             ChangeRow("I", when, format_lsn_position(sample.log, n), values)
             for n, values in enumerate(rows.values(), start=1)
         ]
-        keys += write_full_load(store, SOURCE, SCHEMA, table, columns, load)
+        keys += write_full_load(store, SOURCE, SCHEMA, table, columns, load, column_types=COLUMN_TYPES[table])
     sample.log += 1
     return sample, keys
 
@@ -117,7 +124,15 @@ def write_sample_changes(
             by_table[table].append(ChangeRow(op, commit, format_lsn_position(sample.log, seq), values))
         sample.log += 1
     keys = [
-        write_changes(store, SOURCE, SCHEMA, "customers", CUSTOMER_COLUMNS, by_table["customers"]),
-        write_changes(store, SOURCE, SCHEMA, "orders", ORDER_COLUMNS, by_table["orders"]),
+        write_changes(
+            store,
+            SOURCE,
+            SCHEMA,
+            table,
+            columns,
+            by_table[table],
+            column_types=COLUMN_TYPES[table],
+        )
+        for table, columns in (("customers", CUSTOMER_COLUMNS), ("orders", ORDER_COLUMNS))
     ]
     return sum(len(rows) for rows in by_table.values()), keys

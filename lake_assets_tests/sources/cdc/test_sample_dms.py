@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from lake_assets.sources.cdc.dms_format import current_state, in_landing_order, parse_dms_file, parse_key
+from lake_assets.sources.cdc.dms_format import current_state, in_landing_order, parse_key, read_dms_file
 from lake_assets.sources.cdc.sample_dms import write_sample_changes, write_sample_load
 from lake_assets.storage.object_store import LocalObjectStore
+
+
+def typed(values: dict[str, str]) -> dict[str, object]:
+    ints = {c: int(values[c]) for c in ("customer_id", "order_id") if c in values}
+    flags = {"active": values["active"] == "t"} if "active" in values else {}
+    return values | ints | flags
 
 
 def test_sample_load_and_changes_merge_to_the_sample_state(tmp_path: Path) -> None:
@@ -25,8 +31,10 @@ def test_sample_load_and_changes_merge_to_the_sample_state(tmp_path: Path) -> No
         ("orders", "order_id", sample.orders),
     ):
         keys = in_landing_order(store.list_keys(f"landing/cdc/shop/public/{table}/"))
-        rows = [row for k in keys for row in parse_dms_file(k, store.get_bytes(k))]
+        rows = [row for k in keys for row in read_dms_file(store, k)]
         ops |= {r.op for r in rows}
         state = current_state(rows, [key])
-        assert state == {(str(k),): v for k, v in expected.items()}
+        # Typed as the capture types PostgreSQL's integer and boolean columns (their sidecars say so).
+        assert state == {(k,): typed(v) for k, v in expected.items()}
+        assert all(isinstance(v[key], int) for v in state.values())
     assert ops == {"I", "U", "D"}
