@@ -39,6 +39,7 @@ class SparkSettings:
     shuffle_partitions: int = 4
     driver_memory: str = "1g"
     s3: bool = False  # load Iceberg's S3 support (a lake on S3)
+    merge_workers: int = 4  # CDC tables of one run merged side by side in the one session
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
             ),
             driver_memory=env_vars.get("LAKE_SPARK_DRIVER_MEMORY") or SparkSettings.driver_memory,
             s3=env != "local",
+            merge_workers=_int(env_vars, "LAKE_SPARK_MERGE_WORKERS", SparkSettings.merge_workers),
         ),
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
         sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),

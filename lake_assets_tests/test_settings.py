@@ -14,6 +14,8 @@ def test_defaults_are_the_embedded_local_lake() -> None:
     assert settings.batch.max_events == 50_000 and settings.max_event_bytes == 256 * 1024
     assert settings.cdc_tables == str(REPO_ROOT / "lake_assets" / "sources" / "cdc" / "tables.yaml")
     assert load_settings({"LAKE_CDC_TABLES": "/etc/lake/cdc.yaml"}).cdc_tables == "/etc/lake/cdc.yaml"
+    assert settings.spark.merge_workers == 4
+    assert load_settings({"LAKE_SPARK_MERGE_WORKERS": "1"}).spark.merge_workers == 1
 
 
 def test_s3_environment_reads_root_endpoint_and_credentials() -> None:
@@ -52,6 +54,7 @@ def test_s3_environment_reads_root_endpoint_and_credentials() -> None:
         ({"LAKE_BATCH_MAX_EVENTS": "0"}, "LAKE_BATCH_MAX_EVENTS=0 must be at least 1"),
         ({"LAKE_BATCH_MAX_SECONDS": "-1"}, "LAKE_BATCH_MAX_SECONDS=-1.0 must be positive"),
         ({"LAKE_SPARK_SHUFFLE_PARTITIONS": "x"}, "LAKE_SPARK_SHUFFLE_PARTITIONS='x' is not a whole number"),
+        ({"LAKE_SPARK_MERGE_WORKERS": "0"}, "LAKE_SPARK_MERGE_WORKERS=0 must be at least 1"),
     ],
 )
 def test_a_bad_value_names_the_variable(environ: dict[str, str], message: str) -> None:

@@ -1,12 +1,15 @@
 """CDC tables as assets, generated from ``sources/cdc/tables.yaml`` (a factory over the specs, no copies).
 
-Per table: ``raw/cdc/<source>/<table>`` (Avro by day of change) and one multi-asset writing
-``intermediate/cdc/<source>/<table>`` (current state) and ``..._history`` (SCD type 2), the Iceberg tables
-``intermediate.cdc_<source>_<table>[_history]``. How they are merged (MERGE INTO on audit branches) is
-``assets/cdc_merge.py``; this module is the Dagster side: assets, checks and their metadata.
+Per table: ``raw/cdc/<source>/<table>`` (Avro by day of change), ``intermediate/cdc/<source>/<table>``
+(current state) and ``..._history`` (SCD type 2), the Iceberg tables
+``intermediate.cdc_<source>_<table>[_history]``. The intermediate assets of one source are one subsettable
+multi-asset (``merge_cdc_<source>``), so the tables a run selects merge side by side in one Spark session.
+How they are merged (MERGE INTO on audit branches) is ``assets/cdc_merge.py``; this module is the Dagster
+side: assets, checks and their metadata.
 """
 
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
@@ -14,7 +17,7 @@ from lake_assets.assets.cdc_merge import (
     CdcMergeError,
     current_table,
     history_table,
-    merge_new_changes,
+    merge_tables,
     read_current,
     table_columns,
 )
@@ -160,102 +163,141 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
 HISTORY_UNIQUE = "history_versions_unique"
 
 
-def build_cdc_merge_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT) -> dg.AssetsDefinition:
-    current, history = current_key(spec), history_key(spec)
+def _merge_specs(spec: CdcTableSpec) -> list[dg.AssetSpec]:
     current_spec, history_spec = current_table(spec), history_table(spec)
+    return [
+        dg.AssetSpec(
+            current_key(spec),
+            deps=[raw_cdc_key(spec)],
+            group_name="intermediate",
+            kinds={"spark", "iceberg"},
+            automation_condition=dg.AutomationCondition.eager(),
+            description=f"`{spec.source}.{spec.qualified}` as of its newest change: one row per "
+            f"{', '.join(spec.primary_key)}, deletes removed; Iceberg table `{current_spec.identifier}` "
+            f"kept with MERGE INTO, in {spec.buckets} key buckets.",
+            metadata={
+                "primary_key": list(spec.primary_key),
+                "buckets": spec.buckets,
+                "dagster/table_name": current_spec.identifier,
+            },
+        ),
+        dg.AssetSpec(
+            history_key(spec),
+            deps=[raw_cdc_key(spec)],
+            group_name="intermediate",
+            kinds={"spark", "iceberg"},
+            automation_condition=dg.AutomationCondition.eager(),
+            description=f"Every version of `{spec.source}.{spec.qualified}` (SCD type 2): valid_from, "
+            f"valid_to, is_current, is_deleted; Iceberg table `{history_spec.identifier}`.",
+            metadata={"dagster/table_name": history_spec.identifier},
+        ),
+    ]
+
+
+def _merge_check_specs(spec: CdcTableSpec) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            KEY_UNIQUE,
+            asset=current_key(spec),
+            blocking=True,
+            description="One row per key (checked before publish).",
+        ),
+        dg.AssetCheckSpec(
+            HISTORY_UNIQUE,
+            asset=history_key(spec),
+            blocking=True,
+            description="One version per key and log position (checked before publish).",
+        ),
+    ]
+
+
+def _merge_results(
+    spec: CdcTableSpec, report: dict, wanted: set[dg.AssetKey], wanted_checks: set[dg.AssetCheckKey]
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """One table's materializations and check results, for the assets and checks of the run's selection."""
+    current, history = current_key(spec), history_key(spec)
+    meta = {
+        "mode": report["mode"],
+        "raw_files_merged": report["raw_files_merged"],
+        "changes": report["changes"],
+        "keys_touched": report.get("keys_touched", 0),
+        "reload": report["reload"],
+    }
+    if report["mode"] == "none":  # nothing new: the tables are as they were
+        note = {"note": "no new raw files; nothing merged"}
+        checks = {KEY_UNIQUE: (True, note), HISTORY_UNIQUE: (True, note)}
+        materialized = {current: meta, history: meta}
+    else:
+        checks = report["checks"]
+        materialized = {
+            current: {
+                **meta,
+                "dagster/row_count": report["rows"],
+                "dagster/table_name": current_table(spec).identifier,
+                "snapshot_id": report["current_snapshot_id"],
+            },
+            history: {
+                **meta,
+                "dagster/table_name": history_table(spec).identifier,
+                "snapshot_id": report["history_snapshot_id"],
+            },
+        }
+    for key, metadata in materialized.items():
+        if key in wanted:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+    yield from _check_results(spec, checks, wanted_checks)
+
+
+def _check_results(
+    spec: CdcTableSpec, checks: dict[str, tuple[bool, dict]], wanted: set[dg.AssetCheckKey]
+) -> Iterator[dg.AssetCheckResult]:
+    for name, (passed, metadata) in checks.items():
+        asset = history_key(spec) if name == HISTORY_UNIQUE else current_key(spec)
+        if dg.AssetCheckKey(asset, name) in wanted:
+            yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=passed, metadata=metadata)
+
+
+def build_cdc_merge_asset(
+    source: str, specs: Sequence[CdcTableSpec], registry_root: str = CDC_SCHEMA_ROOT
+) -> dg.AssetsDefinition:
+    """One multi-asset per source: the selected tables merge side by side in the run's Spark session
+    (``merge_tables``); each table publishes on its own, and a table that fails fails the step after the
+    others are reported."""
 
     @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                current,
-                deps=[raw_cdc_key(spec)],
-                group_name="intermediate",
-                kinds={"spark", "iceberg"},
-                automation_condition=dg.AutomationCondition.eager(),
-                description=f"`{spec.source}.{spec.qualified}` as of its newest change: one row per "
-                f"{', '.join(spec.primary_key)}, deletes removed; Iceberg table `{current_spec.identifier}` "
-                f"kept with MERGE INTO, in {spec.buckets} key buckets.",
-                metadata={
-                    "primary_key": list(spec.primary_key),
-                    "buckets": spec.buckets,
-                    "dagster/table_name": current_spec.identifier,
-                },
-            ),
-            dg.AssetSpec(
-                history,
-                deps=[raw_cdc_key(spec)],
-                group_name="intermediate",
-                kinds={"spark", "iceberg"},
-                automation_condition=dg.AutomationCondition.eager(),
-                description=f"Every version of `{spec.source}.{spec.qualified}` (SCD type 2): valid_from, "
-                f"valid_to, is_current, is_deleted; Iceberg table `{history_spec.identifier}`.",
-                metadata={"dagster/table_name": history_spec.identifier},
-            ),
-        ],
-        check_specs=[
-            dg.AssetCheckSpec(
-                KEY_UNIQUE,
-                asset=current,
-                blocking=True,
-                description="One row per key (checked before publish).",
-            ),
-            dg.AssetCheckSpec(
-                HISTORY_UNIQUE,
-                asset=history,
-                blocking=True,
-                description="One version per key and log position (checked before publish).",
-            ),
-        ],
-        name=merge_op_name(spec),
+        specs=[a for spec in specs for a in _merge_specs(spec)],
+        check_specs=[c for spec in specs for c in _merge_check_specs(spec)],
+        name=merge_op_name(source),
+        can_subset=True,
     )
     def merge_cdc(  # noqa: ANN202
         context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
     ):
+        wanted, wanted_checks = set(context.selected_asset_keys), set(context.selected_asset_check_keys)
+        selected = [s for s in specs if {current_key(s), history_key(s)} & wanted]
         session = spark.lake_session(lake.catalog)
-        try:
-            report = merge_new_changes(session, lake.store, lake.catalog, spec, registry_root)
-        except CdcMergeError as exc:
-            for name, (passed, metadata) in exc.checks.items():  # checked on the staged tables
-                asset = history if name == HISTORY_UNIQUE else current
-                yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=passed, metadata=metadata)
-            raise dg.Failure(description=str(exc)) from None
-        context.log.info(f"intermediate/cdc/{spec.name}: {report}")
-        meta = {
-            "mode": report["mode"],
-            "raw_files_merged": report["raw_files_merged"],
-            "changes": report["changes"],
-            "keys_touched": report.get("keys_touched", 0),
-            "reload": report["reload"],
-        }
-        if report["mode"] == "none":  # nothing new: the tables are as they were
-            yield dg.MaterializeResult(asset_key=current, metadata=meta)
-            yield dg.MaterializeResult(asset_key=history, metadata=meta)
-            note = {"note": "no new raw files; nothing merged"}
-            yield dg.AssetCheckResult(asset_key=current, check_name=KEY_UNIQUE, passed=True, metadata=note)
-            yield dg.AssetCheckResult(
-                asset_key=history, check_name=HISTORY_UNIQUE, passed=True, metadata=note
+        outcomes = merge_tables(
+            session, lake.store, lake.catalog, selected, registry_root, workers=spark.merge_workers
+        )
+        failures = []
+        for spec in selected:
+            outcome = outcomes[spec.name]
+            if isinstance(outcome, CdcMergeError):  # checked on the staged tables; nothing published
+                yield from _check_results(spec, outcome.checks, wanted_checks)
+                failures.append(str(outcome))
+            elif isinstance(outcome, Exception):
+                trace = "".join(traceback.format_exception(outcome))
+                context.log.error(f"intermediate/cdc/{spec.name}: the merge failed:\n{trace}")
+                failures.append(f"intermediate/cdc/{spec.name}: {type(outcome).__name__}: {outcome}")
+            else:
+                context.log.info(f"intermediate/cdc/{spec.name}: {outcome}")
+                yield from _merge_results(spec, outcome, wanted, wanted_checks)
+        if failures:
+            merged = len(selected) - len(failures)
+            raise dg.Failure(
+                description=f"{len(failures)} of {len(selected)} CDC table(s) of {source} did not merge "
+                f"({merged} published): " + " | ".join(failures)
             )
-            return
-        yield dg.MaterializeResult(
-            asset_key=current,
-            metadata={
-                **meta,
-                "dagster/row_count": report["rows"],
-                "dagster/table_name": current_spec.identifier,
-                "snapshot_id": report["current_snapshot_id"],
-            },
-        )
-        yield dg.MaterializeResult(
-            asset_key=history,
-            metadata={
-                **meta,
-                "dagster/table_name": history_spec.identifier,
-                "snapshot_id": report["history_snapshot_id"],
-            },
-        )
-        for name, (passed, metadata) in report["checks"].items():
-            asset = history if name == HISTORY_UNIQUE else current
-            yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=passed, metadata=metadata)
 
     return merge_cdc
 
@@ -308,14 +350,18 @@ def build_cdc_assets(
     specs: Sequence[CdcTableSpec], registry_root: str = CDC_SCHEMA_ROOT
 ) -> list[dg.AssetsDefinition]:
     """raw and intermediate (current + history) assets for every table spec."""
-    out: list[dg.AssetsDefinition] = []
+    by_source: dict[str, list[CdcTableSpec]] = {}
     for spec in specs:
-        out += [build_raw_cdc_asset(spec, registry_root), build_cdc_merge_asset(spec, registry_root)]
-    return out
+        by_source.setdefault(spec.source, []).append(spec)
+    return [
+        *(build_raw_cdc_asset(spec, registry_root) for spec in specs),
+        *(build_cdc_merge_asset(source, tables, registry_root) for source, tables in by_source.items()),
+    ]
 
 
-def merge_op_name(spec: CdcTableSpec) -> str:
-    return f"merge_cdc_{spec.source}_{spec.table}"
+def merge_op_name(source: str) -> str:
+    """The step that merges a source's tables (``merge_cdc_<source>``)."""
+    return f"merge_cdc_{source}"
 
 
 def build_cdc_checks(

@@ -17,7 +17,7 @@ touched keys) before either is published; then history, then current, is fast-fo
 moved a table meanwhile, the merge is rebuilt on top of it; re-merging versions already published is a no-op
 (the same rows match). A full load over a table the lake holds (a re-snapshot) rebuilds every key, ending the
 keys the load lacks. Compaction and snapshot expiry are Iceberg's procedures (the ``iceberg_maintenance``
-job).
+job). ``merge_tables`` merges several tables side by side in the one Spark session.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,6 +302,39 @@ def merge_new_changes(
     manifest.save(store, spec)
     report["rows"] = read_current(spark, spec).count()
     return report
+
+
+MergeOutcome = dict[str, Any] | Exception  # a merge's report, or why it did not publish
+
+
+def merge_tables(
+    spark: SparkSession,
+    store: ObjectStore,
+    catalog: CatalogConfig,
+    specs: Sequence[CdcTableSpec],
+    registry_root: str = CDC_SCHEMA_ROOT,
+    *,
+    workers: int = 4,
+) -> dict[str, MergeOutcome]:
+    """``merge_new_changes`` for each table, ``workers`` at a time in the one session; table name -> report,
+    or the exception that stopped that table (the others go on: tables are independent commits).
+
+    Most of a small table's merge is waiting (Spark job scheduling, catalog commits), not computing, so tables
+    merged side by side overlap instead of queuing. Each merge keeps its own audit branches, temporary views
+    and cached frames; nothing is set on the shared session.
+    """
+
+    def merge(spec: CdcTableSpec) -> MergeOutcome:
+        try:
+            return merge_new_changes(spark, store, catalog, spec, registry_root)
+        except Exception as exc:  # noqa: BLE001 - reported per table by the caller, with its traceback
+            return exc
+
+    if workers <= 1 or len(specs) <= 1:
+        return {spec.name: merge(spec) for spec in specs}
+    with ThreadPoolExecutor(max_workers=min(workers, len(specs)), thread_name_prefix="cdc_merge") as pool:
+        futures = {spec.name: pool.submit(merge, spec) for spec in specs}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _audit(

@@ -15,6 +15,7 @@ class SparkResource(dg.ConfigurableResource):
     shuffle_partitions: int = SparkSettings.shuffle_partitions
     driver_memory: str = SparkSettings.driver_memory
     s3: bool = SparkSettings.s3
+    merge_workers: int = SparkSettings.merge_workers
 
     @classmethod
     def from_settings(cls, settings: SparkSettings) -> SparkResource:
@@ -23,6 +24,7 @@ class SparkResource(dg.ConfigurableResource):
             shuffle_partitions=settings.shuffle_partitions,
             driver_memory=settings.driver_memory,
             s3=settings.s3,
+            merge_workers=settings.merge_workers,
         )
 
     def session(self) -> SparkSession:

@@ -44,6 +44,16 @@ def _ddl_type(data_type: object) -> str:
     return data_type.simpleString()  # type: ignore[attr-defined]
 
 
+def _ensure_namespace(spark: SparkSession, database: str) -> None:
+    """``CREATE NAMESPACE IF NOT EXISTS`` is check-then-insert in the JDBC catalog: two writers creating the
+    first tables of a database at once can both insert; the one that loses finds the namespace there."""
+    try:
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG_NAME}.{database}")
+    except Exception:
+        if not spark.sql(f"SHOW NAMESPACES IN {CATALOG_NAME} LIKE '{database}'").count():
+            raise
+
+
 def ensure_table(spark: SparkSession, catalog: CatalogConfig, spec: TableSpec, schema: StructType) -> None:
     """Create the table (partition spec, sort order, properties from its spec), or evolve it to ``schema``.
 
@@ -52,7 +62,7 @@ def ensure_table(spark: SparkSession, catalog: CatalogConfig, spec: TableSpec, s
     """
     name = qualified(spec)
     if not table_exists(spark, spec):
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG_NAME}.{spec.database}")
+        _ensure_namespace(spark, spec.database)
         columns = ", ".join(f"`{f.name}` {_ddl_type(f.dataType)}" for f in schema.fields)
         partitioned = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
         properties = BASE_PROPERTIES | spec.properties

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 import shutil
+import threading
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 
 from lake_assets import query
 from lake_assets.assets import cdc_merge
+from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.assets.maintenance import iceberg_maintenance
 from lake_assets.resources.spark import SparkResource
@@ -290,7 +293,7 @@ def test_a_merge_writes_in_proportion_to_its_changes(tmp_path: Path, spark) -> N
     write_changes(store, "sales", "sales", "orders", ["order_id", "v"], change)
     result = run(tmp_path, spec, DAY)
     assert result.success
-    meta = result.asset_materializations_for_node("merge_cdc_sales_orders")[0].metadata
+    meta = result.asset_materializations_for_node("merge_cdc_sales")[0].metadata
     assert meta["keys_touched"].value == 1 and meta["changes"].value == 1
     iceberg = pyiceberg_catalog(tmp_path).load_table("intermediate.cdc_sales_orders")
     summary = iceberg.current_snapshot().summary.additional_properties
@@ -412,7 +415,7 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
     snapshot(pg.url, [t], store, "shop", slot=pg.name)
     result = run(lake_root, spec, [today()], checks=True)
     assert result.success, failure_text(result)
-    meta = result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata
+    meta = result.asset_materializations_for_node("merge_cdc_shop")[0].metadata
     assert meta["reload"].value is True
     assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
@@ -436,7 +439,7 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
     stream(pg.url, pg.name, store, "shop")
     result = run(lake_root, spec, [today()], checks=True)
     assert result.success, failure_text(result)
-    meta = result.asset_materializations_for_node(f"merge_cdc_shop_{t}")[0].metadata
+    meta = result.asset_materializations_for_node("merge_cdc_shop")[0].metadata
     assert meta["reload"].value is False and meta["keys_touched"].value == 2
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {
@@ -549,3 +552,74 @@ def test_two_merges_of_one_table_at_once_both_land(tmp_path: Path, spark, monkey
     monkeypatch.setattr(cdc_merge, "_audit", real_audit)
     again = cdc_merge.merge_new_changes(session, store, catalog, spec)  # the file the loser's manifest lacks
     assert len(table(tmp_path, spec, "_history")) == 23 and again["mode"] in ("merged", "none")
+
+
+def test_tables_of_one_source_merge_side_by_side_and_one_failure_leaves_the_others_published(
+    tmp_path: Path, spark, monkeypatch
+) -> None:
+    """Four tables of one source in one run: the merge step runs their merges at once (threads in the one
+    Spark session, seen overlapping); one table whose raw schema is missing fails with its message, the
+    other three are published and correct; a run selecting one table merges only that one."""
+    store = LocalObjectStore(tmp_path)
+    specs = [CdcTableSpec("sales", "sales", f"t{i}", ("order_id",), buckets=2) for i in range(4)]
+    when = dt.datetime(2026, 11, 24, 9)
+    for n, spec in enumerate(specs):
+        load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": f"{n}"}) for i in range(1, 6)]
+        write_full_load(store, "sales", "sales", spec.table, ["order_id", "v"], load)
+    defs = build_cdc_assets(specs)
+    resources = {"lake": lake_resource(tmp_path), "spark": SparkResource(merge_workers=4)}
+    for spec in specs:
+        assert dg.materialize(
+            defs, selection=f"raw/cdc/{spec.name}", partition_key=DAY[0], resources=resources
+        ).success
+
+    shutil.rmtree(tmp_path / "_system" / "schemas" / "cdc" / "sales" / "t3")  # raw there, its schema gone
+    active: list[int] = [0, 0]  # merges running now, most at once
+    calls: list[str] = []
+    lock = threading.Lock()
+    real = cdc_merge.merge_new_changes
+
+    def observed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with lock:
+            calls.append(args[3].name)
+            active[0] += 1
+            active[1] = max(active)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(cdc_merge, "merge_new_changes", observed)
+    merged = [f"intermediate/cdc/{s.name}" for s in specs] + [
+        f"intermediate/cdc/{s.name}_history" for s in specs
+    ]
+    result = dg.materialize(defs, selection=merged, resources=resources, raise_on_error=False)
+    assert not result.success
+    text = failure_text(result)
+    assert "1 of 4 CDC table(s) of sales did not merge (3 published)" in text
+    assert "raw/cdc/sales/t3 has no registered schema" in text
+    assert active[1] > 1, "the merges ran one after another"
+    published = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert published == {f"intermediate/cdc/sales/t{i}{h}" for i in range(3) for h in ("", "_history")}
+    for n, spec in enumerate(specs[:3]):
+        assert sorted((r["order_id"], r["v"]) for r in table(tmp_path, spec)) == [
+            (str(i), str(n)) for i in range(1, 6)
+        ]
+    assert table(tmp_path, specs[3]) == []
+
+    change = [ChangeRow("U", when + dt.timedelta(hours=1), f"{999:035d}", {"order_id": "2", "v": "new"})]
+    write_changes(store, "sales", "sales", "t1", ["order_id", "v"], change)
+    assert dg.materialize(
+        defs, selection="raw/cdc/sales/t1", partition_key=DAY[0], resources=resources
+    ).success
+    calls.clear()
+    one = dg.materialize(defs, selection=["intermediate/cdc/sales/t1"], resources=resources)
+    assert {e.asset_key.to_user_string() for e in one.get_asset_materialization_events()} == {
+        "intermediate/cdc/sales/t1"
+    }
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, specs[1])}["2"] == "new"
+    assert {r["order_id"]: r["v"] for r in table(tmp_path, specs[1], "_history") if r["is_current"]}[
+        "2"
+    ] == "new"
+    assert calls == ["sales/t1"]
