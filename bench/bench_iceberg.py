@@ -9,7 +9,7 @@ Prints figures; never a timed test. Run from the repo root:
 
 Setup (printed, not timed): raw Avro from ``bench_transforms.generate`` (about 1e6 shop events over 3 days)
 in ``<lake>/raw/events``; then one Spark process builds the lake's Iceberg tables in that lake folder as the
-assets do: ``intermediate.events_<type>`` (``clean_events`` of the raw Avro read like ``spark_io._read_avro``,
+assets do: ``intermediate.events_<type>`` (``clean_events`` of the raw Avro read by ``read_raw_events``,
 committed with ``write_audit_publish``, audit always passing, replacing the generated days), then
 ``final.shop_daily_product_sales`` and ``final.shop_daily_funnel`` from those tables. The catalog is the
 lake's SQLite SQL catalog (``<lake>/_system/catalog.db``).
@@ -149,8 +149,14 @@ def _days(lake: Path) -> list[str]:
 
 
 def run_setup(lake: Path) -> dict[str, Any]:
-    from lake_assets.assets.spark_io import _read_avro, clean_params, days_filter, read_intermediate_events
+    from lake_assets.assets.spark_io import (
+        clean_params,
+        days_filter,
+        read_intermediate_events,
+        read_raw_events,
+    )
     from lake_assets.registry import SchemaRegistry
+    from lake_assets.storage.object_store import LocalObjectStore
     from lake_assets.tables.catalog import CatalogConfig, catalog_session
     from lake_assets.tables.iceberg import qualified, write_audit_publish
     from lake_assets.tables.specs import table_spec
@@ -169,9 +175,7 @@ def run_setup(lake: Path) -> dict[str, Any]:
     for subject in TYPES:
         spec = table_spec("intermediate", f"events_{subject}")
         with timer.stage(f"setup: {spec.identifier}"):
-            folders = [str(lake / "raw" / "events" / subject / f"dt={d}") for d in days]
-            folders = [f for f in folders if Path(f).is_dir()]  # as read_raw_events: days with files
-            raw = _read_avro(spark, registry, subject, folders)
+            raw = read_raw_events(spark, LocalObjectStore(lake), registry, subject, days)
             cleaned = clean_events(spark, {"raw": raw}, clean_params(registry, subject))
             write_audit_publish(spark, catalog, spec, cleaned, audit, replace_where=days_filter(days))
     finals = {

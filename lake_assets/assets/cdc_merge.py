@@ -22,7 +22,6 @@ job). ``merge_tables`` merges several tables side by side in the one Spark sessi
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -147,23 +146,12 @@ def _raw_version(store: ObjectStore, info: Any) -> int | str:
 
 
 def _read_raw(
-    spark: SparkSession,
-    stack: contextlib.ExitStack,
-    store: ObjectStore,
-    spec: CdcTableSpec,
-    new: Sequence[str],
-    schema_json: str,
+    spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, new: Sequence[str], schema_json: str
 ) -> DataFrame:
+    """The new raw files, read where they are (S3 through s3a), full loads flagged."""
     frames = []
     for load in (True, False):
-        paths = []
-        for key in new:
-            if _is_load(key) != load:
-                continue
-            prefix, name = key.rsplit("/", 1)
-            folder = stack.enter_context(store.local_copy(prefix + "/"))
-            if (folder / name).exists():
-                paths.append(str(folder / name))
+        paths = [store.spark_uri(key) for key in new if _is_load(key) == load]
         if paths:
             frame = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
             frames.append(frame.withColumn(T.LOAD_FLAG, F.lit(load)))
@@ -232,8 +220,8 @@ def merge_new_changes(
     params = _params(spec, columns)
     key = list(spec.primary_key)
     history_spec, current_spec = history_table(spec), current_table(spec)
-    with contextlib.ExitStack() as stack:
-        changes = _read_raw(spark, stack, store, spec, new, schema_json).cache()
+    changes = _read_raw(spark, store, spec, new, schema_json).cache()
+    try:
         report["changes"] = changes.count()
         loads = any(_is_load(k) for k in new)
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -296,7 +284,8 @@ def merge_new_changes(
                 f"intermediate/cdc/{spec.name}: {MAX_ATTEMPTS} attempts lost the race to other commits; "
                 "nothing of this run was published (run it again)"
             )
-        changes.unpersist()
+    finally:
+        changes.unpersist()  # also when a check or the race stopped the merge
     manifest.files.update({k: versions[k] for k in new})
     manifest.merges += 1
     manifest.save(store, spec)

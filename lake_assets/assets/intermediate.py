@@ -62,21 +62,21 @@ def build_intermediate_event_asset(registry: SchemaRegistry, subject: str) -> dg
     def intermediate_events(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):  # noqa: ANN202
         session = spark.lake_session(lake.catalog)
         days = context.partition_keys
-        with read_raw_events(session, lake.store, lake.registry, subject, days) as raw:
-            cleaned = clean_events(session, {"raw": raw}, clean_params(lake.registry, subject))
-            raw_rows = raw.count()
-            raw_figures.update(
-                raw_records=raw_rows, distinct_ids_in_raw=raw.select("event_id").distinct().count()
-            )
-            yield from commit_with_checks(
-                session,
-                lake.catalog,
-                table,
-                cleaned,
-                checks,
-                replace_where=days_filter(days),
-                metadata={"raw_records": raw_rows, "partitions": len(days)},
-            )
+        raw = read_raw_events(session, lake.store, lake.registry, subject, days)
+        cleaned = clean_events(session, {"raw": raw}, clean_params(lake.registry, subject))
+        raw_rows = raw.count()
+        raw_figures.update(
+            raw_records=raw_rows, distinct_ids_in_raw=raw.select("event_id").distinct().count()
+        )
+        yield from commit_with_checks(
+            session,
+            lake.catalog,
+            table,
+            cleaned,
+            checks,
+            replace_where=days_filter(days),
+            metadata={"raw_records": raw_rows, "partitions": len(days)},
+        )
 
     return intermediate_events
 

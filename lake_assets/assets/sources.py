@@ -7,20 +7,15 @@ to blocking checks, then publishes each day. Intermediate types and deduplicates
 (tag ``lake/pull_api``); a backfill of past days rebuilds from what already landed and never calls the API.
 """
 
-import contextlib
-import json
-import tempfile
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-import fastavro
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
-from lake_assets.assets.spark_io import days_filter
+from lake_assets.assets.spark_io import days_filter, read_raw_avro
 from lake_assets.assets.table_commit import commit_with_checks
 from lake_assets.checks.staged import StagedCheck, key_unique, not_null, rows_equal
 from lake_assets.registry import SchemaVersion
@@ -39,9 +34,8 @@ from lake_assets.sources.schema_inference import InferenceError
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.specs import TableSpec, table_spec
-from lake_assets.transforms.events import PARTITION_COL, SOURCE_FILE_COL
+from lake_assets.transforms.events import PARTITION_COL
 from lake_assets.transforms.sources import clean_source, field_for_column, required_fields
-from lake_assets.transforms.spark_session import AVRO_FORMAT
 
 PULL_TAG = "lake/pull_api"  # set by an API source's schedule: the run pulls the API before landing raw
 CONFORMS = "conforms_to_schema"
@@ -236,24 +230,11 @@ def build_raw_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     return raw_source
 
 
-@contextlib.contextmanager
 def read_raw_source(
     spark: SparkSession, store: ObjectStore, spec: SourceSpec, version: SchemaVersion, days: Sequence[str]
-) -> Iterator[DataFrame]:
-    """Raw Avro of the given days with ``_source_file``; an empty frame of the schema when there is none."""
-    with contextlib.ExitStack() as stack:
-        paths = []
-        for day in days:
-            folder = stack.enter_context(store.local_copy(table_folder(Zone.RAW, spec, day)))
-            if folder.is_dir() and any(p.suffix == ".avro" for p in folder.iterdir()):
-                paths.append(str(folder))
-        if not paths:
-            empty = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "empty.avro"
-            with open(empty, "wb") as handle:
-                fastavro.writer(handle, version.parsed, [])
-            paths = [str(empty)]
-        df = spark.read.format(AVRO_FORMAT).option("avroSchema", json.dumps(version.schema)).load(paths)
-        yield df.withColumn(SOURCE_FILE_COL, F.col("_metadata.file_name"))
+) -> DataFrame:
+    """Raw Avro of the given days with ``_source_file`` (an empty frame of the schema when there is none)."""
+    return read_raw_avro(spark, store, [table_folder(Zone.RAW, spec, day) for day in days], version.schema)
 
 
 def intermediate_source_table(spec: SourceSpec) -> TableSpec:
@@ -330,28 +311,28 @@ def build_intermediate_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         time_field = field_for_column(schema, spec.event_time) if spec.event_time else None
         params = {"avro_schema": schema, "key": key_fields, "time": time_field, "daily": daily}
         group = [*key_fields, *([PARTITION_COL] if daily else [])]
-        with read_raw_source(session, store, spec, version, days) as raw:
-            cleaned = clean_source(session, {"raw": raw}, params)
-            raw_rows = raw.count()
-            expected = (
-                clean_source(session, {"raw": raw}, {**params, "key": []}).select(*group).distinct().count()
-                if pk
-                else raw_rows
-            )
-            run.update(
-                required=required_fields(schema),
-                group=group,
-                figures={"raw_records": raw_rows, "expected_rows": expected},
-            )
-            yield from commit_with_checks(
-                session,
-                lake.catalog,
-                table,
-                cleaned,
-                checks,
-                replace_where=days_filter(days) if daily else F.lit(True),
-                metadata={"raw_records": raw_rows, "partitions": len(days), "schema_id": version.schema_id},
-            )
+        raw = read_raw_source(session, store, spec, version, days)
+        cleaned = clean_source(session, {"raw": raw}, params)
+        raw_rows = raw.count()
+        expected = (
+            clean_source(session, {"raw": raw}, {**params, "key": []}).select(*group).distinct().count()
+            if pk
+            else raw_rows
+        )
+        run.update(
+            required=required_fields(schema),
+            group=group,
+            figures={"raw_records": raw_rows, "expected_rows": expected},
+        )
+        yield from commit_with_checks(
+            session,
+            lake.catalog,
+            table,
+            cleaned,
+            checks,
+            replace_where=days_filter(days) if daily else F.lit(True),
+            metadata={"raw_records": raw_rows, "partitions": len(days), "schema_id": version.schema_id},
+        )
 
     return intermediate_source
 

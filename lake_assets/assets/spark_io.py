@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import fastavro
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from lake_assets.registry import SchemaRegistry
 from lake_assets.storage import ObjectStore, Zone, partition_prefix
 from lake_assets.tables.iceberg import qualified, table_exists
 from lake_assets.tables.specs import table_spec
-from lake_assets.transforms.events import clean_events
+from lake_assets.transforms.events import SOURCE_FILE_COL, clean_events
 from lake_assets.transforms.spark_session import AVRO_FORMAT
 
 
@@ -26,47 +25,40 @@ def clean_params(registry: SchemaRegistry, subject: str) -> dict[str, object]:
     return {"key": "event_id", "time": "event_time", "avro_schema": registry.latest(subject).schema}
 
 
-@contextlib.contextmanager
-def _partition_folders(
-    store: ObjectStore, zone: Zone, subject: str, days: Sequence[str], suffix: str
-) -> Iterator[dict[str, str]]:
-    """Day -> local folder for the days that have files (downloaded first when the lake is on S3)."""
-    with contextlib.ExitStack() as stack:
-        folders = {}
-        for day in days:
-            folder = stack.enter_context(store.local_copy(partition_prefix(zone, "events", subject, day)))
-            if folder.is_dir() and any(p.suffix == suffix for p in folder.iterdir()):
-                folders[day] = str(folder)
-        yield folders
+def read_raw_avro(
+    spark: SparkSession, store: ObjectStore, prefixes: Sequence[str], schema: dict[str, Any]
+) -> DataFrame:
+    """The raw Avro files under ``prefixes`` (day folders), read where they are (S3 through s3a), with
+    ``_source_file``; an empty frame of the same columns when there are none.
+
+    Read with ``schema`` (the latest registered version): files of older compatible versions resolve into it.
+    """
+    paths = [uri for prefix in prefixes for uri in store.spark_uris(prefix, ".avro")]
+    if not paths:
+        return empty_raw_avro(spark, schema)
+    return _avro_reader(spark, schema).load(paths).withColumn(SOURCE_FILE_COL, F.col("_metadata.file_name"))
 
 
-def _read_avro(spark: SparkSession, registry: SchemaRegistry, subject: str, paths: list[str]) -> DataFrame:
-    # Read with the latest registered schema: files of older compatible versions resolve into it.
-    schema_json = json.dumps(registry.latest(subject).schema)
-    df = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
-    return df.withColumn("_source_file", F.col("_metadata.file_name"))
+def _avro_reader(spark: SparkSession, schema: dict[str, Any]) -> DataFrameReader:
+    return spark.read.format(AVRO_FORMAT).option("avroSchema", json.dumps(schema))
 
 
-def _raw_schema(spark: SparkSession, registry: SchemaRegistry, subject: str) -> StructType:
-    """Raw's Spark schema without any data: a header-only Avro file of the registered schema, read."""
+def empty_raw_avro(spark: SparkSession, schema: dict[str, Any]) -> DataFrame:
+    """No rows, the columns ``read_raw_avro`` gives: a header-only file of the schema, read."""
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "empty.avro"
         with open(empty, "wb") as out:
-            fastavro.writer(out, registry.latest(subject).parsed, [])
-        return _read_avro(spark, registry, subject, [str(empty)]).schema
+            fastavro.writer(out, fastavro.parse_schema(schema), [])
+        columns = _avro_reader(spark, schema).load(str(empty)).withColumn(SOURCE_FILE_COL, F.lit("")).schema
+    return spark.createDataFrame([], columns)
 
 
-@contextlib.contextmanager
 def read_raw_events(
     spark: SparkSession, store: ObjectStore, registry: SchemaRegistry, subject: str, days: Sequence[str]
-) -> Iterator[DataFrame]:
-    """Raw Avro of the given days plus ``_source_file``; an empty frame of the right schema when none."""
-    with _partition_folders(store, Zone.RAW, subject, days, ".avro") as folders:
-        paths = list(folders.values())
-        if not paths:
-            yield spark.createDataFrame([], _raw_schema(spark, registry, subject))
-            return
-        yield _read_avro(spark, registry, subject, paths)
+) -> DataFrame:
+    """Raw Avro of the given days of one event type."""
+    prefixes = [partition_prefix(Zone.RAW, "events", subject, day) for day in days]
+    return read_raw_avro(spark, store, prefixes, registry.latest(subject).schema)
 
 
 def days_filter(days: Sequence[str]) -> Column:
@@ -81,5 +73,5 @@ def read_intermediate_events(
     spec = table_spec("intermediate", f"events_{subject}")
     if table_exists(spark, spec):
         return spark.table(qualified(spec)).where(days_filter(days))
-    empty_raw = spark.createDataFrame([], _raw_schema(spark, registry, subject))
+    empty_raw = empty_raw_avro(spark, registry.latest(subject).schema)
     return clean_events(spark, {"raw": empty_raw}, clean_params(registry, subject))

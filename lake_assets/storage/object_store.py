@@ -73,9 +73,14 @@ class ObjectStore(ABC):
         """
 
     @abstractmethod
-    @contextlib.contextmanager
-    def local_copy(self, prefix: str) -> Iterator[Path]:
-        """A local folder holding the objects under ``prefix`` (the folder itself on a local lake)."""
+    def spark_uri(self, key: str) -> str:
+        """Where Spark reads the object in place: a local path, or ``s3a://bucket/key`` on S3."""
+
+    def spark_uris(self, prefix: str, suffix: str) -> list[str]:
+        """The objects under the folder ``prefix`` whose names end in ``suffix``, for Spark to read in place
+        (an explicit list: Spark reads exactly what was listed, nothing copied)."""
+        folder = prefix.rstrip("/") + "/"
+        return [self.spark_uri(o.key) for o in self.list(folder) if o.key.endswith(suffix)]
 
     @abstractmethod
     def check_reachable(self) -> None:
@@ -233,9 +238,8 @@ class LocalObjectStore(ObjectStore):
             if stamp.isdigit() and int(stamp) < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
 
-    @contextlib.contextmanager
-    def local_copy(self, prefix: str) -> Iterator[Path]:
-        yield self._path(prefix.rstrip("/"))
+    def spark_uri(self, key: str) -> str:
+        return str(self._path(key))
 
 
 def open_store(

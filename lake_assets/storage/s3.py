@@ -279,25 +279,9 @@ class S3ObjectStore(ObjectStore):
                 )
         return published
 
-    @contextlib.contextmanager
-    def local_copy(self, prefix: str) -> Iterator[Path]:
-        """Download the objects under ``prefix`` into a temporary folder (removed afterwards).
-
-        The folder holds the keys relative to ``prefix``, like the local store's folder for the same prefix.
-        """
-        folder = prefix.strip("/")
-        listing_prefix = f"{folder}/" if folder else ""
-        with tempfile.TemporaryDirectory(prefix="lake-copy-") as tmp:
-            base = Path(tmp)
-            for obj in self.list(listing_prefix):
-                rel = obj.key[len(listing_prefix) :]
-                if not rel or rel.endswith("/"):
-                    continue  # zero-byte "folder" markers some tools write; they hold no data
-                target = base / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with self._translate(f"download {self.uri(obj.key)}"):
-                    self._client.download_file(self.bucket, self._full(obj.key), str(target))
-            yield base
+    def spark_uri(self, key: str) -> str:
+        """Spark's S3A connector (hadoop-aws, loaded for lakes on S3) reads the object where it is."""
+        return f"s3a://{self.bucket}/{self._full(key)}"
 
 
 class _Chunks(io.RawIOBase):

@@ -125,6 +125,21 @@ class CatalogConfig:
             }
             if self.s3_endpoint:
                 conf |= {f"{prefix}.s3.endpoint": self.s3_endpoint, f"{prefix}.s3.path-style-access": "true"}
+            conf |= self.s3a_conf()
+        return conf
+
+    def s3a_conf(self) -> dict[str, str]:
+        """Spark's S3A connector for the same bucket (Spark reads raw Avro in place): session settings, which
+        Spark hands to the file system of the session's reads."""
+        if not self.on_s3:
+            return {}
+        conf = {"fs.s3a.endpoint.region": self.region}
+        if self.s3_endpoint:
+            conf |= {
+                "fs.s3a.endpoint": self.s3_endpoint,
+                "fs.s3a.path.style.access": "true",
+                "fs.s3a.connection.ssl.enabled": str(self.s3_endpoint.startswith("https://")).lower(),
+            }
         return conf
 
     @property
@@ -204,9 +219,20 @@ def catalog_session(spark: SparkSession, catalog: CatalogConfig) -> SparkSession
     session = _SESSIONS.get(key)
     if session is None:
         session = spark.newSession()
-        credentials = {
-            f"spark.sql.catalog.{CATALOG_NAME}.{k}": v for k, v in catalog.s3_credentials().items()
-        }
+        found = catalog.s3_credentials()
+        credentials = {f"spark.sql.catalog.{CATALOG_NAME}.{k}": v for k, v in found.items()}
+        if found:  # the same credentials for the S3A reads of raw
+            credentials |= {
+                "fs.s3a.access.key": found["s3.access-key-id"],
+                "fs.s3a.secret.key": found["s3.secret-access-key"],
+            }
+            if "s3.session-token" in found:
+                credentials |= {
+                    "fs.s3a.session.token": found["s3.session-token"],
+                    "fs.s3a.aws.credentials.provider": (
+                        "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+                    ),
+                }
         for name, value in (catalog.spark_conf() | credentials).items():
             session.conf.set(name, value)
         if catalog.kind == "sqlite":

@@ -16,8 +16,18 @@ SPARK_PACKAGES = (
     "org.xerial:sqlite-jdbc:3.54.1.0",
     "org.postgresql:postgresql:42.7.14",
 )
-# Iceberg's S3FileIO and the AWS SDK it needs (61 MB): only for a lake on S3 (LAKE_ENV=s3 or aws).
-S3_PACKAGES = (f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}",)
+# Only for a lake on S3 (LAKE_ENV=s3 or aws): Iceberg's S3FileIO with the AWS SDK it bundles (61 MB), and
+# Spark's S3A connector so Spark reads raw Avro where it lies: hadoop-aws of the Hadoop inside pyspark
+# (3.4.2), with the SDK modules it needs beyond Iceberg's bundle at the bundle's SDK version (about 16 MB).
+# hadoop-aws would pull the whole AWS SDK bundle (640 MB); S3_EXCLUDES leaves it out.
+HADOOP_VERSION = "3.4.2"
+AWS_SDK_VERSION = "2.44.4"  # the SDK inside iceberg-aws-bundle 1.11.0
+S3_PACKAGES = (
+    f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}",
+    f"org.apache.hadoop:hadoop-aws:{HADOOP_VERSION}",
+    f"software.amazon.awssdk:s3-transfer-manager:{AWS_SDK_VERSION}",
+)
+S3_EXCLUDES = ("software.amazon.awssdk:bundle",)
 
 
 def build_spark_session(
@@ -41,8 +51,11 @@ def build_spark_session(
         java_options += (
             " -Daws.requestChecksumCalculation=when_required -Daws.responseChecksumValidation=when_required"
         )
+    builder = SparkSession.builder
+    if s3:
+        builder = builder.config("spark.jars.excludes", ",".join(S3_EXCLUDES))
     return (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName(app_name)
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))

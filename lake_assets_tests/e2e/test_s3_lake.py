@@ -13,6 +13,7 @@ import pytest
 from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current
 from lake_assets.assets.raw import build_raw_event_assets
+from lake_assets.assets.spark_io import read_raw_avro
 from lake_assets.definitions import build_assets
 from lake_assets.query import run_sql
 from lake_assets.registry import SchemaRegistry
@@ -179,3 +180,32 @@ def test_events_reach_iceberg_tables_on_s3_through_every_layer(
         s3_store, "SELECT 'sessions=' || sum(sessions) AS s FROM final.shop_daily_funnel", catalog=catalog
     )
     assert f"sessions={funnel[0]['sessions']}" in out
+
+
+@pytest.mark.s3
+def test_spark_reads_raw_avro_in_place_on_s3(
+    s3_server: SeaweedServer, s3_store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, spark
+) -> None:
+    """Raw on S3 is read by Spark's S3A connector where it lies (``s3a://`` paths, nothing downloaded)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
+    schema = {"type": "record", "name": "r", "fields": [{"name": "n", "type": "long"}]}
+    for day, rows in (("2026-11-24", range(3)), ("2026-11-25", range(3, 5))):
+        body = io.BytesIO()
+        fastavro.writer(body, schema, [{"n": n} for n in rows])
+        s3_store.put_bytes(f"raw/events/probe/dt={day}/part.avro", body.getvalue())
+    lake = LakeResource(
+        env="s3",
+        lake_root=s3_store.root,
+        s3_endpoint_url=s3_server.endpoint_url,
+        catalog_uri=f"sqlite:///{tmp_path / 'catalog.db'}",
+    )
+    session = catalog_session(spark, lake.catalog)
+    prefixes = [f"raw/events/probe/dt={day}" for day in ("2026-11-24", "2026-11-25", "2026-11-26")]
+    frame = read_raw_avro(session, s3_store, prefixes, schema)
+    rows = frame.select("n", "_metadata.file_path").collect()
+    assert sorted(r["n"] for r in rows) == [0, 1, 2, 3, 4]
+    bucket_and_root = s3_store.root.removeprefix("s3://")
+    assert {r["file_path"] for r in rows} == {
+        f"s3a://{bucket_and_root}/raw/events/probe/dt={day}/part.avro" for day in ("2026-11-24", "2026-11-25")
+    }

@@ -206,18 +206,22 @@ def test_staging_dir_is_removed_afterwards(store: ObjectStore) -> None:
     assert not stage.exists()
 
 
-def test_local_copy_round_trip(store: ObjectStore) -> None:
-    files = {"part-0.parquet": b"\x00PAR1" * 100, "nested/deeper/part-1.parquet": b"PAR1\x00"}
-    part = "intermediate/events/page_view/dt=2026-11-24"
+def test_spark_uris_list_the_files_of_one_folder_where_they_are(store: ObjectStore) -> None:
+    """Spark reads raw in place: local paths on a local lake, ``s3a://`` URIs of the same objects on S3."""
+    files = {"a.avro": b"1", "nested/b.avro": b"2", "notes.txt": b"3"}
+    part = "raw/events/page_view/dt=2026-11-24"
     with store.staging_dir() as stage:
         _write_files(stage, files)
         store.publish_dir(stage, part)
-    store.put_bytes("intermediate/events/page_view/dt=2026-11-25/other.parquet", b"not this partition")
-    with store.local_copy(part) as folder:
-        got = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-        assert got == files
+    store.put_bytes("raw/events/page_view/dt=2026-11-245/other.avro", b"a folder with the same prefix")
+    uris = store.spark_uris(part, ".avro")
     if isinstance(store, S3ObjectStore):
-        assert not folder.exists()  # a download is temporary; the local store hands out the folder itself
+        root = store.root.removeprefix("s3://")
+        assert uris == [f"s3a://{root}/{part}/a.avro", f"s3a://{root}/{part}/nested/b.avro"]
+    else:
+        assert [Path(u).read_bytes() for u in uris] == [b"1", b"2"]
+        assert uris == [str(Path(store.uri(f"{part}/{name}"))) for name in ("a.avro", "nested/b.avro")]
+    assert store.spark_uris("raw/events/page_view/dt=2026-11-30", ".avro") == []
 
 
 def test_check_reachable_passes_on_a_usable_root(store: ObjectStore) -> None:
