@@ -21,10 +21,20 @@ Two rules are deliberately stricter than the fastavro reference: unknown fields 
 would otherwise drop them silently) and naive timestamps are rejected (fastavro assumes UTC).
 
 Blank lines are not events: callers (the intake) skip and count them; ``check`` reports one as ``empty``.
+
+Nesting: a rejected line nested deeper than ``MAX_NESTING_DEPTH`` arrays/objects is ``too_deeply_nested``.
+Depth is measured only on lines msgspec rejected (no schema nests that deep: valid events pay nothing).
+msgspec's own guard raises ``RecursionError`` at a depth that depends on the caller's stack; ``check`` turns
+it into that reason, so no line can crash a run and the reason does not depend on the stack.
+
+Encoding: events are UTF-8. ``foreign_bom`` recognises a UTF-16 or UTF-32 byte order mark so callers that
+see the start of an input (a file, a message) can say "re-encode as UTF-8" (``wrong_encoding``) instead of
+reporting undecodable bytes; a mark in the middle of a file is just invalid UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import keyword
 import re
@@ -39,6 +49,8 @@ DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 TAG_FIELD = "event_type"
+MAX_NESTING_DEPTH = 64  # arrays/objects; the schemas use 3 at most
+UTF8_BOM = codecs.BOM_UTF8
 
 # Reason kinds: the stable vocabulary counted by the intake and produced by the sample data generator.
 MALFORMED_JSON = "malformed_json"
@@ -53,6 +65,8 @@ WRONG_TYPE = "wrong_type"
 OUT_OF_RANGE = "out_of_range"
 NAIVE_TIMESTAMP = "naive_timestamp"
 INVALID_VALUE = "invalid_value"
+TOO_DEEPLY_NESTED = "too_deeply_nested"
+WRONG_ENCODING = "wrong_encoding"
 REASON_KINDS = (
     MALFORMED_JSON,
     INVALID_UTF8,
@@ -66,6 +80,8 @@ REASON_KINDS = (
     OUT_OF_RANGE,
     NAIVE_TIMESTAMP,
     INVALID_VALUE,
+    TOO_DEEPLY_NESTED,
+    WRONG_ENCODING,
 )
 
 _Int = Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)]
@@ -92,6 +108,33 @@ class InvalidEvent(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+
+
+def wrong_encoding(bom: tuple[str, str, bytes], what: str = "file") -> InvalidEvent:
+    """Why input starting with a UTF-16/32 byte order mark (``foreign_bom``) is refused, and the fix."""
+    family, name, mark = bom
+    return InvalidEvent(
+        f"{what} is {name} (byte order mark {mark.hex(' ').upper()}), not UTF-8: "
+        f"re-encode it as UTF-8 (e.g. iconv -f {family} -t UTF-8)",
+        WRONG_ENCODING,
+    )
+
+
+# UTF-32 LE first: its mark starts with the UTF-16 LE one.
+_FOREIGN_BOMS = (
+    ("UTF-32", "UTF-32LE", codecs.BOM_UTF32_LE),
+    ("UTF-32", "UTF-32BE", codecs.BOM_UTF32_BE),
+    ("UTF-16", "UTF-16LE", codecs.BOM_UTF16_LE),
+    ("UTF-16", "UTF-16BE", codecs.BOM_UTF16_BE),
+)
+
+
+def foreign_bom(data: bytes) -> tuple[str, str, bytes] | None:
+    """(family, codec name, mark) of a UTF-16/32 byte order mark at the start of ``data``, else None."""
+    for bom in _FOREIGN_BOMS:
+        if data.startswith(bom[2]):
+            return bom
+    return None
 
 
 class SchemaCompileError(RegistryError):
@@ -289,6 +332,22 @@ _ELEMENT = re.compile(r"\[[^\]]*\]")
 _INVALID = re.compile(r"^Invalid (?:enum )?value (?P<value>.*)$", re.S)
 
 
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.S)  # an unterminated one runs to the end
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(line: bytes) -> int:
+    """How deep arrays/objects nest in a JSON line (brackets inside strings do not count); a Python loop."""
+    depth = deepest = 0
+    for byte in _STRING.sub(b"", line).translate(None, _NOT_BRACKET):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -374,7 +433,7 @@ class EventDecoder:
             return self._too_large(line)
         try:
             self._decode(line)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             return self._reason(line, exc)
         return None
 
@@ -389,7 +448,7 @@ class EventDecoder:
             raise self._too_large(line)
         try:
             event = self._decode(line)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise self._reason(line, exc) from None
         record = msgspec.to_builtins(event, builtin_types=_PASS_THROUGH)
         return self._versions[type(event)], record
@@ -397,7 +456,7 @@ class EventDecoder:
     def _symbols(self, line: bytes, path: str) -> tuple[str, ...] | None:
         try:
             subject = msgspec.json.decode(line, type=_TagOnly).event_type
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return None
         return self._enum_paths.get(subject or "", {}).get(_ELEMENT.sub("[]", path))
 
@@ -414,6 +473,18 @@ class EventDecoder:
                 line.decode("utf-8")
             except UnicodeDecodeError as bad:
                 return InvalidEvent(f"not valid UTF-8 at byte {bad.start}", INVALID_UTF8)
+        # Counting brackets is cheap and bounds the depth, so the exact scan runs only on bracket-heavy lines.
+        if isinstance(exc, RecursionError) or line.count(b"[") + line.count(b"{") > MAX_NESTING_DEPTH:
+            depth = nesting_depth(line)
+            if depth > MAX_NESTING_DEPTH:
+                return InvalidEvent(
+                    f"JSON nested {depth} levels deep, over the {MAX_NESTING_DEPTH}-level limit",
+                    TOO_DEEPLY_NESTED,
+                )
+            if isinstance(exc, RecursionError):  # only when the caller's stack is already nearly full
+                return InvalidEvent(
+                    f"JSON nested too deeply to validate here ({depth} levels)", TOO_DEEPLY_NESTED
+                )
         if isinstance(exc, msgspec.ValidationError):
             return _explain(str(exc), self.subjects, lambda path: self._symbols(line, path))
         message = str(exc)

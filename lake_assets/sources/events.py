@@ -12,6 +12,13 @@ the ``\\n`` is removed; a ``\\r`` before it stays part of the line (JSON whitesp
 are not events: they are skipped and counted. A batch's age is checked when a line arrives and at end of
 input, so on a quiet stdin a batch stays open until the next line or EOF.
 
+Encoding: a UTF-8 byte order mark at the start of the input is dropped (Windows editors add one; it is not
+part of the first event, so that event lands without it). An input starting with a UTF-16 or UTF-32 byte
+order mark (PowerShell's ``>`` writes UTF-16) is not UTF-8 at all: it is split on its own newlines and every
+non-blank line is quarantined with kind ``wrong_encoding`` and a reason naming the encoding and the fix
+(re-encode as UTF-8). Per line rather than one record per file, so ``read`` counts the file's real lines,
+a huge file is still streamed, and each record keeps its line's bytes as in the file (line 1 with the mark).
+
 No Dagster or Spark import: the same code runs in an AWS Lambda.
 """
 
@@ -22,12 +29,13 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
-from lake_assets.registry.validation import InvalidEvent
+from lake_assets.registry.validation import UTF8_BOM, InvalidEvent, foreign_bom, wrong_encoding
 from lake_assets.settings import BatchLimits
 from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import ObjectStore
@@ -116,6 +124,9 @@ class EventIntake:
             self.limits.max_seconds,
         )
         check, clock, flush = self.decoder.check, self.clock, self._flush
+        lines, refused = _open_input(lines)
+        if refused is not None:  # a UTF-16/32 input: no line of it can be an event
+            check = lambda _line: refused  # noqa: E731
         read = blank = 0
         for number, raw in enumerate(lines, 1):
             line = raw[:-1] if raw[-1:] == b"\n" else raw
@@ -177,6 +188,44 @@ class EventIntake:
         batch.lines = []
         batch.nbytes = 0
         batch.deadline = float("inf")
+
+
+def _open_input(lines: Iterable[bytes]) -> tuple[Iterator[bytes], InvalidEvent | None]:
+    """The lines to read, a UTF-8 byte order mark dropped; for UTF-16/32 input, the reason for every line."""
+    stream = iter(lines)
+    first = next(stream, b"").removeprefix(UTF8_BOM)
+    bom = foreign_bom(first)
+    if bom is None:
+        return (chain((first,), stream) if first else stream), None
+    return _foreign_lines(chain((first,), stream), bom), wrong_encoding(bom)
+
+
+def _foreign_lines(chunks: Iterator[bytes], bom: tuple[str, str, bytes]) -> Iterator[bytes]:
+    """A UTF-16/32 input split on its own newline: U+000A on a code-unit boundary, not any 0x0A byte.
+
+    Each line is yielded with a ``\\n`` for the intake loop to take off again (its bytes unchanged, line 1
+    with the mark); a blank one as a bare ``\\n``, so the loop skips and counts it as in UTF-8 input.
+    """
+    family, codec, mark = bom
+    unit = 2 if family == "UTF-16" else 4
+    newline = "\n".encode(codec)
+    pending, searched, skip = b"", 0, len(mark)
+    for chunk in chunks:
+        pending += chunk
+        while (end := pending.find(newline, searched)) >= 0:
+            if end % unit:  # e.g. the 0A 00 inside U+0A0A
+                searched = end + 1
+                continue
+            yield _foreign_line(pending[:end], codec, skip)
+            pending, searched, skip = pending[end + unit :], 0, 0
+        searched = max(0, len(pending) - unit + 1)
+    if pending:
+        yield _foreign_line(pending, codec, skip)
+
+
+def _foreign_line(line: bytes, codec: str, skip: int) -> bytes:
+    text = line[skip:].decode(codec, "replace")
+    return b"\n" if not text.strip(" \t\n\r\x0b\x0c") else line + b"\n"
 
 
 def _quarantine_line(line: bytes, error: InvalidEvent, source: str, number: int, now: float) -> bytes:

@@ -21,6 +21,10 @@ Delivery rules:
 * A body is the event's JSON text. SQS bodies must be Unicode text, so a producer sends a line that is not
   valid UTF-8 base64-encoded with the message attribute ``content-encoding`` = ``base64``; it is decoded
   here so the validator sees the original bytes and says "not valid UTF-8" as the local intake does.
+* Each payload is an input of its own, read as the local intake reads the start of a file: a leading UTF-8
+  byte order mark is dropped, and one starting with a UTF-16/32 byte order mark is dead-lettered as
+  ``wrong_encoding`` (the reason names the encoding and says to send UTF-8). A line nested too deeply is
+  dead-lettered as ``too_deeply_nested`` like any other invalid event; no input can crash the batch.
 
 Cold start: this module imports msgspec, fastavro (through the registry) and orjson, never Dagster or PySpark;
 boto3 is imported inside ``build_processor``, once per container.
@@ -41,7 +45,14 @@ from typing import Any
 import msgspec
 import orjson
 
-from lake_assets.registry.validation import INVALID_VALUE, EventDecoder, InvalidEvent
+from lake_assets.registry.validation import (
+    INVALID_VALUE,
+    UTF8_BOM,
+    EventDecoder,
+    InvalidEvent,
+    foreign_bom,
+    wrong_encoding,
+)
 from lake_assets.settings import IntakeLambdaSettings, load_lambda_settings
 from lake_assets.sources.quarantine import quarantine_record
 
@@ -131,6 +142,8 @@ class IntakeProcessor:
             try:
                 line = _payload(record)
                 error = check(line)
+                if error is not None and (bom := foreign_bom(line)):  # looked for only once rejected
+                    error = wrong_encoding(bom, "event")
             except InvalidEvent as bad_body:
                 line, error = record.get("body", "").encode("utf-8", "surrogatepass"), bad_body
             if error is not None:
@@ -275,17 +288,17 @@ class IntakeProcessor:
 
 
 def _payload(record: dict[str, Any]) -> bytes:
-    """The event's original bytes: the body, base64-decoded when the producer said so."""
+    """The event's original bytes: the body, base64-decoded when the producer said so (UTF-8 BOM dropped)."""
     body: str = record.get("body") or ""
     attribute = (record.get("messageAttributes") or {}).get(CONTENT_ENCODING)
     if attribute is None:
         # SQS only carries valid Unicode; surrogatepass keeps even a malformed test input as bytes to reject.
-        return body.encode("utf-8", "surrogatepass")
+        return body.encode("utf-8", "surrogatepass").removeprefix(UTF8_BOM)
     encoding = str(attribute.get("stringValue", "")).lower()
     if encoding != "base64":
         raise InvalidEvent(f"unsupported {CONTENT_ENCODING} {encoding[:40]!r} (only base64)", INVALID_VALUE)
     try:
-        return base64.b64decode(body, validate=True)
+        return base64.b64decode(body, validate=True).removeprefix(UTF8_BOM)
     except (binascii.Error, ValueError):
         raise InvalidEvent(f"body is not valid base64 ({CONTENT_ENCODING}: base64)", INVALID_VALUE) from None
 

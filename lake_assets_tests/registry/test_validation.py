@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,23 @@ from lake_assets.registry.validation import (
     INVALID_UTF8,
     INVALID_VALUE,
     MALFORMED_JSON,
+    MAX_NESTING_DEPTH,
     MISSING_FIELD,
     NAIVE_TIMESTAMP,
     NOT_AN_OBJECT,
     OUT_OF_RANGE,
+    TOO_DEEPLY_NESTED,
     TOO_LARGE,
     UNKNOWN_EVENT_TYPE,
     UNKNOWN_FIELD,
+    WRONG_ENCODING,
     WRONG_TYPE,
     EventDecoder,
     InvalidEvent,
     SchemaCompileError,
+    foreign_bom,
+    nesting_depth,
+    wrong_encoding,
 )
 
 UTC = dt.UTC
@@ -373,6 +380,108 @@ def test_size_limit_comes_from_the_constructor(registry: SchemaRegistry, decoder
     assert len(ok) <= 200 and small.validate(ok) is None
     longer = _with(PAGE_VIEW, page_url="/" + "y" * 100)
     assert small.validate(longer) == f"event is {len(longer)} bytes, over the 200-byte limit"
+
+
+def _nested_before_tag(depth: int, base: bytes = VALID) -> bytes:
+    """``{"a":{"a":...1}...,"event_type":...}``: ``depth`` objects, the deep part before the tag."""
+    return b'{"a":' * depth + b"1" + b"}" * (depth - 1) + b"," + base[1:]
+
+
+@pytest.mark.parametrize(
+    ("line", "depth"),
+    [
+        (_nested_before_tag(1000), 1000),  # msgspec raises RecursionError on this one
+        (_nested_before_tag(MAX_NESTING_DEPTH + 1), MAX_NESTING_DEPTH + 1),
+        (b'{"x":' + b"[" * 999 + b"]" * 999 + b"," + VALID[1:], 1000),
+        (b"[" * 5000 + b"]" * 5000, 5000),  # not an object either: the depth is named first
+        (b"[" * 5000, 5000),  # truncated too
+        (VALID[:-1] + b',"x":' + b"[" * 2000 + b"]" * 2000 + b"}", 2001),  # after the tag
+        # The enum error comes first; naming its allowed symbols re-decodes the line (RecursionError there).
+        (_with(PAGE_VIEW, device="tv")[:-1] + b',"x":' + b'{"a":' * 1000 + b"1" + b"}" * 1001, 1001),
+    ],
+    ids=["before-tag", "just-over", "arrays", "top-level", "unclosed", "after-tag", "after-enum-error"],
+)
+def test_a_line_nested_too_deeply_is_rejected_with_the_depth(
+    decoder: EventDecoder, line: bytes, depth: int
+) -> None:
+    error = decoder.check(line)
+    assert error is not None
+    assert (error.kind, error.reason) == (
+        TOO_DEEPLY_NESTED,
+        f"JSON nested {depth} levels deep, over the {MAX_NESTING_DEPTH}-level limit",
+    )
+    with pytest.raises(InvalidEvent) as raised:
+        decoder.decode(line)
+    assert (raised.value.kind, raised.value.reason) == (error.kind, error.reason)
+
+
+def test_nesting_up_to_the_limit_gets_the_usual_reason(decoder: EventDecoder) -> None:
+    at_limit = _nested_before_tag(MAX_NESTING_DEPTH)
+    assert nesting_depth(at_limit) == MAX_NESTING_DEPTH
+    assert decoder.validate(at_limit) == "unknown field 'a'"
+    # Brackets inside strings are text, not nesting, even escaped quotes and an unterminated string.
+    assert decoder.validate(_with(PAGE_VIEW, page_url='/"[{' * 100)) is None
+    assert decoder.validate(_with(PAGE_VIEW, campaign="[" * 100)) == "unknown field 'campaign'"
+    assert decoder.validate(b'{"event_id": "' + b"[" * 100) == "malformed JSON: truncated"
+    assert nesting_depth(b'[{"a": "]]\\\\", "b": "\\"[", "c": [[]]}]') == 4  # escaped \\ and "
+
+
+def test_a_deep_line_from_a_nearly_full_stack_is_still_a_reason(decoder: EventDecoder) -> None:
+    """msgspec's RecursionError comes at a depth that depends on the caller's stack; it is never raised."""
+    line = _nested_before_tag(MAX_NESTING_DEPTH // 2)
+    frames, frame = 0, sys._getframe()
+    while frame is not None:
+        frames, frame = frames + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + MAX_NESTING_DEPTH // 4)
+    try:
+        error = decoder.check(line)
+        valid = decoder.check(VALID)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert valid is None
+    assert error is not None
+    assert (error.kind, error.reason) == (
+        TOO_DEEPLY_NESTED,
+        f"JSON nested too deeply to validate here ({MAX_NESTING_DEPTH // 2} levels)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (
+            "\ufeff{}".encode("utf-16-le"),
+            "file is UTF-16LE (byte order mark FF FE), not UTF-8: re-encode it as UTF-8 "
+            "(e.g. iconv -f UTF-16 -t UTF-8)",
+        ),
+        (
+            "\ufeff{}".encode("utf-16-be"),
+            "file is UTF-16BE (byte order mark FE FF), not UTF-8: re-encode it as UTF-8 "
+            "(e.g. iconv -f UTF-16 -t UTF-8)",
+        ),
+        (
+            "\ufeff{}".encode("utf-32-le"),
+            "file is UTF-32LE (byte order mark FF FE 00 00), not UTF-8: re-encode it as UTF-8 "
+            "(e.g. iconv -f UTF-32 -t UTF-8)",
+        ),
+        (
+            "\ufeff{}".encode("utf-32-be"),
+            "file is UTF-32BE (byte order mark 00 00 FE FF), not UTF-8: re-encode it as UTF-8 "
+            "(e.g. iconv -f UTF-32 -t UTF-8)",
+        ),
+    ],
+)
+def test_a_utf16_or_utf32_byte_order_mark_names_the_encoding_and_the_fix(data: bytes, reason: str) -> None:
+    bom = foreign_bom(data)
+    assert bom is not None
+    error = wrong_encoding(bom)
+    assert (error.kind, error.reason) == (WRONG_ENCODING, reason)
+
+
+def test_utf8_and_plain_input_have_no_foreign_byte_order_mark() -> None:
+    for data in (b"", b"{}", "\ufeff{}".encode("utf-8"), b"\xff", b"\x00\x00\xfe"):
+        assert foreign_bom(data) is None
 
 
 def test_timestamps_keep_their_instant(decoder: EventDecoder) -> None:

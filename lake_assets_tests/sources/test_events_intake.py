@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -261,3 +263,122 @@ def test_report_and_arguments(local_store: LocalObjectStore, decoder: EventDecod
     )
     with pytest.raises(ValueError, match="stream name"):
         EventIntake(local_store, decoder, stream_name="a/b")
+
+
+# -- input that must not crash the run or be mis-reported ---------------------------------------------------
+
+
+def deeply_nested(n: int) -> bytes:
+    """A page view with 1,000 nested objects before its ``event_type`` (msgspec raises RecursionError)."""
+    return b'{"a":' * 1000 + b"1" + b"}" * 999 + b"," + event(n)[1:]
+
+
+NESTED_REASON = "JSON nested 1000 levels deep, over the 64-level limit"
+
+
+def test_a_deeply_nested_line_is_quarantined_and_its_neighbours_land(
+    local_store: LocalObjectStore, registry: SchemaRegistry
+) -> None:
+    lines = [event(1), deeply_nested(2), event(3)]
+    full_decoder = EventDecoder(registry)  # the default size limit: the line is 6 KB
+    report = intake(local_store, full_decoder).ingest([line + b"\n" for line in lines], "deep.jsonl")
+    assert (report.read, report.landed, report.quarantined) == (3, 2, 1)
+    assert report.reasons == {"too_deeply_nested": 1}
+    assert objects(local_store, report.landing_keys) == [[event(1), event(3)]]
+    ((raw,),) = objects(local_store, report.quarantine_keys)
+    record = orjson.loads(raw)
+    assert (record["kind"], record["reason"]) == ("too_deeply_nested", NESTED_REASON)
+    assert record["line_number"] == 2
+    assert record["payload"].encode() == lines[1]
+
+
+def test_the_cli_quarantines_a_deeply_nested_line_and_lands_the_others(tmp_path: Path) -> None:
+    source = tmp_path / "deep.jsonl"
+    source.write_bytes(event(1) + b"\n" + deeply_nested(2) + b"\n" + event(3) + b"\n")
+    root = tmp_path / "lake"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    env["LAKE_ROOT"] = str(root)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lake"), "events", "ingest", str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.strip() == (
+        f"{source}: read 3 events; landed 2 in 1 objects; quarantined 1 in 1 objects (too_deeply_nested 1)"
+    )
+    (landed,) = (root / "landing" / "events").rglob("*.jsonl")
+    assert landed.read_bytes() == event(1) + b"\n" + event(3) + b"\n"
+    (quarantined,) = (root / "quarantine" / "events").rglob("*.jsonl")
+    (record,) = [orjson.loads(line) for line in quarantined.read_bytes().splitlines()]
+    assert (record["kind"], record["reason"]) == ("too_deeply_nested", NESTED_REASON)
+    assert (record["source"], record["line_number"]) == (str(source), 2)
+
+
+# Gurmukhi A then A-macron: in UTF-16 LE the bytes 05 0A 00 01 hold "\n\0" at an odd offset, not a newline.
+TRICKY = "/\u0a05\u0100"
+
+
+@pytest.mark.parametrize(
+    ("codec", "name", "family", "mark"),
+    [
+        ("utf-16-le", "UTF-16LE", "UTF-16", "FF FE"),
+        ("utf-16-be", "UTF-16BE", "UTF-16", "FE FF"),
+        ("utf-32-le", "UTF-32LE", "UTF-32", "FF FE 00 00"),
+        ("utf-32-be", "UTF-32BE", "UTF-32", "00 00 FE FF"),
+    ],
+)
+def test_a_utf16_or_utf32_file_is_quarantined_line_by_line_with_the_encoding_named(
+    tmp_path: Path, local_store: LocalObjectStore, decoder: EventDecoder, codec: str, name: str, family: str,
+    mark: str,
+) -> None:  # fmt: skip
+    texts = [event(1).decode(), event(2, page_url=TRICKY).decode(), "  ", event(3).decode()]
+    path = tmp_path / "powershell.jsonl"
+    data = "\ufeff".encode(codec) + "\r\n".join(texts).encode(codec) + "\r\n".encode(codec)
+    path.write_bytes(data)
+    report = intake(local_store, decoder).ingest_file(path)
+
+    assert (report.read, report.landed, report.quarantined, report.skipped_blank) == (3, 0, 3, 1)
+    assert report.reasons == {"wrong_encoding": 3}
+    records = [orjson.loads(raw) for raw in sum(objects(local_store, report.quarantine_keys), [])]
+    reason = (
+        f"file is {name} (byte order mark {mark}), not UTF-8: re-encode it as UTF-8 "
+        f"(e.g. iconv -f {family} -t UTF-8)"
+    )
+    assert [(r["kind"], r["reason"], r["line_number"]) for r in records] == [
+        ("wrong_encoding", reason, n) for n in (1, 2, 4)
+    ]
+    # Each record keeps its line's bytes as in the file; with the blank line they rebuild the file.
+    payloads = [
+        base64.b64decode(r["payload_base64"]) if "payload_base64" in r else r["payload"].encode()
+        for r in records
+    ]
+    newline = "\n".encode(codec)
+    assert newline.join([*payloads[:2], "  \r".encode(codec), payloads[2], b""]) == data
+    assert payloads[1].decode(codec) == texts[1] + "\r"
+
+
+def test_a_utf8_byte_order_mark_at_the_start_is_dropped(
+    tmp_path: Path, local_store: LocalObjectStore, decoder: EventDecoder
+) -> None:
+    path = tmp_path / "notepad.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + event(1) + b"\n" + event(2) + b"\n")
+    report = intake(local_store, decoder).ingest_file(path)
+    assert (report.read, report.landed, report.quarantined) == (2, 2, 0)
+    assert objects(local_store, report.landing_keys) == [[event(1), event(2)]]
+    only_mark = tmp_path / "only-mark.jsonl"
+    only_mark.write_bytes(b"\xef\xbb\xbf")
+    report = intake(local_store, decoder).ingest_file(only_mark)
+    assert (report.read, report.skipped_blank) == (0, 0)
+
+
+def test_a_byte_order_mark_after_the_first_line_is_just_a_bad_line(
+    local_store: LocalObjectStore, decoder: EventDecoder
+) -> None:
+    lines = [event(1), b"\xff\xfe" + event(2), b"\xef\xbb\xbf" + event(3)]
+    report = intake(local_store, decoder).ingest(lines, "s")
+    assert report.landed == 1
+    assert report.reasons == {"invalid_utf8": 1, "malformed_json": 1}

@@ -201,6 +201,7 @@ def test_dead_letter_records_match_what_the_local_intake_quarantines(
         "unknown_field": event(9, campaign="winter"),
         "invalid_value": event(10, device="smart_tv"),
         "not_an_object": b"[1, 2, 3]",
+        "too_deeply_nested": deeply_nested(11),
     }
     local = EventIntake(local_store, decoder).ingest(list(bad.values()), "upload.jsonl")
     (key,) = local.quarantine_keys
@@ -245,6 +246,52 @@ def test_a_body_that_cannot_be_decoded_is_dead_lettered_not_a_crash(aws: Aws, de
     assert reasons[not_base64["messageId"]]["reason"] == "body is not valid base64 (content-encoding: base64)"
     assert reasons[not_base64["messageId"]]["payload"] == "%%% not base64 %%%"
     assert reasons[gzip["messageId"]]["reason"] == "unsupported content-encoding 'gzip' (only base64)"
+
+
+def deeply_nested(n: int) -> bytes:
+    """A page view with 1,000 nested objects before its ``event_type`` (msgspec raises RecursionError)."""
+    return b'{"a":' * 1000 + b"1" + b"}" * 999 + b"," + event(n)[1:]
+
+
+def test_a_deeply_nested_event_is_dead_lettered_and_the_rest_go_on(aws: Aws, decoder: EventDecoder) -> None:
+    records = [sqs_record(event(1)), sqs_record(deeply_nested(2)), sqs_record(event(3))]
+    intake = processor(aws, decoder)
+    response = intake.process(sqs_event(*records))
+
+    assert failures(response) == []
+    assert sorted(aws.landed()) == [event(1), event(3)]
+    (dead,) = aws.drain(aws.dlq_url)
+    body = orjson.loads(dead["Body"])
+    assert (body["kind"], body["reason"]) == (
+        "too_deeply_nested",
+        "JSON nested 1000 levels deep, over the 64-level limit",
+    )
+    assert body["payload"].encode() == deeply_nested(2)
+    assert body["message_id"] == records[1]["messageId"]
+    assert dead["MessageAttributes"]["kind"]["StringValue"] == "too_deeply_nested"
+    assert (intake.last_stats.forwarded, intake.last_stats.dead_lettered) == (2, 1)
+
+
+def test_byte_order_marks_utf8_dropped_utf16_dead_lettered_with_the_fix(
+    aws: Aws, decoder: EventDecoder
+) -> None:
+    utf8_text = sqs_record("\ufeff".encode() + event(1))
+    utf8_base64 = sqs_record(b"\xef\xbb\xbf" + event(2), base64_body=True)
+    utf16 = "\ufeff".encode("utf-16-le") + event(3).decode().encode("utf-16-le")
+    response = processor(aws, decoder).process(
+        sqs_event(utf8_text, utf8_base64, sqs_record(utf16, base64_body=True))
+    )
+
+    assert failures(response) == []
+    assert sorted(aws.landed()) == [event(1), event(2)]  # landed without the mark
+    (dead,) = aws.drain(aws.dlq_url)
+    body = orjson.loads(dead["Body"])
+    assert (body["kind"], body["reason"]) == (
+        "wrong_encoding",
+        "event is UTF-16LE (byte order mark FF FE), not UTF-8: re-encode it as UTF-8 "
+        "(e.g. iconv -f UTF-16 -t UTF-8)",
+    )
+    assert base64.b64decode(body["payload_base64"]) == utf16
 
 
 def test_characters_sqs_refuses_are_escaped_in_the_dead_letter_body(aws: Aws, decoder: EventDecoder) -> None:
