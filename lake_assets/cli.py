@@ -1,4 +1,7 @@
-"""``lake``: the project's own command line (demo, events ingest/send/drain-dlq, schemas, index, query)."""
+"""lake: the project's own command line (demo, events, cdc, sources, schemas, index, catalog, query).
+
+Installed into the project's virtual environment: run it as .venv/bin/lake (or activate .venv first).
+"""
 
 from __future__ import annotations
 
@@ -219,6 +222,19 @@ def materialize(settings: LakeSettings, select: str, first: str, last: str, home
     _dagster(settings, home, "asset", "materialize", "-m", MODULE, "--select", select, *partition)
 
 
+def _replace_lake(root: Path, *, assume_yes: bool) -> None:
+    """The demo starts from an empty lake: say what goes, ask when a person is at the terminal."""
+    files = sum(1 for p in root.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    what = f"the lake at {root} ({files:,} files, {size / 1e6:,.1f} MB: landing, raw, tables, catalog)"
+    if not assume_yes and sys.stdin.isatty():
+        answer = input(f"lake demo starts afresh and deletes {what}. Delete it? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError("nothing deleted; run `lake demo --keep` to add the demo to the existing lake")
+    print(f"removing {what} (lake demo --keep keeps it)")
+    shutil.rmtree(root)
+
+
 def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import lake_summary, run_sql
     from lake_assets.sources.cdc.specs import load_specs as load_cdc_specs
@@ -229,7 +245,7 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         raise CliError(f"lake demo runs the embedded local lake; unset LAKE_ENV (it is {settings.env!r})")
     root = Path(settings.lake_root)
     if root.exists() and not args.keep:
-        shutil.rmtree(root)
+        _replace_lake(root, assume_yes=args.yes)
     store = _store(settings)
     last_day = dt.date.today() - dt.timedelta(days=1)
     first_day = last_day - dt.timedelta(days=args.days - 1)
@@ -317,6 +333,12 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.d
         daily.setdefault(request.asset_selection[0].to_user_string(), set()).add(str(request.partition_key))
     whole = {f"intermediate/cdc/{s.name},intermediate/cdc/{s.name}_history" for s in shop}
     summary = f"CDC from sample DMS output: {loaded:,} rows loaded, then {changed} changes"
+    unchecked = [s.qualified for s in shop if not s.url]
+    if unchecked:  # the sample files stand in for a database, so there is none to reconcile with
+        summary += (
+            f"; reconciles_with_source is not defined for {', '.join(unchecked)} (no url in "
+            f"{settings.cdc_tables}: the input is sample files, not a database)"
+        )
     return _DemoRuns(daily, whole, sensor.name, tick.cursor or "", summary)
 
 
@@ -605,7 +627,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=120_000)
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--keep", action="store_true", help="do not clear the local lake first")
+    demo.add_argument(
+        "--keep", action="store_true", help="add to the existing local lake instead of deleting it first"
+    )
+    demo.add_argument(
+        "--yes", action="store_true", help="delete the existing local lake without asking (it is said first)"
+    )
     demo.add_argument("--dagster-home", type=Path, default=DEMO_HOME)
     demo.set_defaults(func=cmd_demo)
 

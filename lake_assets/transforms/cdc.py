@@ -19,7 +19,6 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 OP, COMMIT_TS, POSITION, UNCHANGED = "Op", "commit_ts", "position", "_unchanged"
-HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "is_deleted")
 BUCKET = "bucket"
 
 

@@ -215,3 +215,36 @@ def test_sources_list_and_check(tmp_path: Path, cli_env: dict[str, str]) -> None
     bad = run([str(BIN / "lake"), "sources", "check", "--specs", str(tmp_path)], cli_env)
     assert bad.returncode == 1
     assert "bad.yaml: field 'kind': 'csvv' is not a source kind" in bad.stderr
+
+
+def test_lake_help_is_plain_text_and_says_where_lake_lives(cli_env: dict[str, str]) -> None:
+    done = run([str(BIN / "lake"), "--help"], cli_env)
+    assert done.returncode == 0 and "``" not in done.stdout
+    assert ".venv/bin/lake" in " ".join(done.stdout.split())
+    demo = run([str(BIN / "lake"), "demo", "--help"], cli_env)
+    assert "--keep" in demo.stdout and "--yes" in demo.stdout
+
+
+def test_a_second_demo_says_what_it_deletes_and_asks_a_person_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lake demo`` over an existing lake: at a terminal it asks (no: nothing deleted, a clear error);
+    without one, or with --yes, it says what it removes before removing it."""
+    from lake_assets import cli
+
+    lake = tmp_path / "lake"
+    (lake / "raw").mkdir(parents=True)
+    (lake / "raw" / "a.avro").write_bytes(b"x" * 2000)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: (print(prompt), "n")[1])
+    with pytest.raises(cli.CliError, match="nothing deleted; run `lake demo --keep`"):
+        cli._replace_lake(lake, assume_yes=False)
+    assert (lake / "raw" / "a.avro").exists()
+    assert f"deletes the lake at {lake} (1 files, 0.0 MB" in capsys.readouterr().out
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    cli._replace_lake(lake, assume_yes=False)
+    assert not lake.exists() and f"removing the lake at {lake}" in capsys.readouterr().out
+    (lake / "raw").mkdir(parents=True)
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked despite --yes"))
+    cli._replace_lake(lake, assume_yes=True)
+    assert not lake.exists() and "(lake demo --keep keeps it)" in capsys.readouterr().out

@@ -47,6 +47,7 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     ):
         assert table in out
     assert "CDC from sample DMS output: 7,000 rows loaded" in out
+    assert "reconciles_with_source is not defined for public.customers, public.orders (no url in" in out
     assert "SQL> SELECT tier, count(*) AS customers FROM intermediate.cdc_shop_customers" in out
     assert "│ gold" in out
     assert "SQL> SELECT product_id" in out and "│ product_id │" in out
@@ -59,3 +60,13 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     for name in ("landing_events_sensor", "landing_files_sensor", "landing_cdc_sensor"):
         assert states[name].status == InstigatorStatus.RUNNING, (name, states[name].status)
         assert states[name].instigator_data.cursor, name
+    # Every check the demo ran passed: the UI shows no failed check after the demo.
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        evaluations = [
+            event.dagster_event.event_specific_data
+            for run in instance.get_runs()
+            for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
+    assert len(evaluations) > 20 and failed == []
+    assert "primary_key_unique" in {e.check_name for e in evaluations}

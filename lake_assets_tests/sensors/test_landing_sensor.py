@@ -56,7 +56,11 @@ def test_redelivered_objects_produce_the_same_run_keys(local_store: LocalObjectS
 
 def test_sensor_is_part_of_the_definitions(lake_root) -> None:
     defs = build_definitions(LakeSettings(lake_root=str(lake_root)))
-    assert defs.resolve_sensor_def("landing_events_sensor") is not None
+    sensor = defs.resolve_sensor_def("landing_events_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.minimum_interval_seconds == 30
+    targets = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert targets and all(key.path[0] == "raw" for key in targets)
+    assert dg.AssetKey(["raw", "events", "page_view"]) in targets
 
 
 def test_events_dated_outside_the_partitions_do_not_break_the_tick(local_store: LocalObjectStore) -> None:
