@@ -18,6 +18,14 @@ pytest_plugins = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite lake_assets_tests/snapshots/ from the code (review the diff before committing it)",
+    )
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     from lake_assets.transforms.spark_session import build_spark_session
