@@ -21,6 +21,7 @@ from lake_assets.assets.cdc_merge import (
     read_current,
     table_columns,
 )
+from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -44,18 +45,6 @@ RECONCILES_LANDING = "counts_reconcile_with_landing"
 KEY_UNIQUE = "primary_key_unique"
 RECONCILES_SOURCE = "reconciles_with_source"
 LANDING_NAMES = "landing_files_named_as_dms"
-
-
-def raw_cdc_key(spec: CdcTableSpec) -> dg.AssetKey:
-    return dg.AssetKey(["raw", "cdc", spec.source, spec.table])
-
-
-def current_key(spec: CdcTableSpec) -> dg.AssetKey:
-    return dg.AssetKey(["intermediate", "cdc", spec.source, spec.table])
-
-
-def history_key(spec: CdcTableSpec) -> dg.AssetKey:
-    return dg.AssetKey(["intermediate", "cdc", spec.source, f"{spec.table}_history"])
 
 
 # ------------------------------------------------------------------------------------------------ raw

@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
-from lake_assets.assets.intermediate import intermediate_event_key
+from lake_assets.assets.keys import final_key, intermediate_event_key
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
 from lake_assets.assets.spark_io import days_filter, read_intermediate_events
 from lake_assets.assets.table_commit import commit_with_checks
@@ -16,10 +16,6 @@ from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms.shop import daily_funnel, daily_product_sales
 
 Transform = Callable[[SparkSession, dict[str, DataFrame]], DataFrame]
-
-
-def final_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["final", "shop", table])
 
 
 def final_table_spec(table: str) -> TableSpec:

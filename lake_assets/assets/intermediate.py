@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from lake_assets.assets.keys import intermediate_event_key, raw_event_key
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
-from lake_assets.assets.raw import raw_event_key
 from lake_assets.assets.spark_io import clean_params, days_filter, read_raw_events
 from lake_assets.assets.table_commit import commit_with_checks
 from lake_assets.checks.staged import key_unique, not_null, rows_equal
@@ -16,10 +16,6 @@ from lake_assets.transforms.events import clean_events
 UNIQUE = "event_id_unique"
 NOT_NULL = "required_columns_not_null"
 COUNTS = "counts_reconcile_with_raw"
-
-
-def intermediate_event_key(subject: str) -> dg.AssetKey:
-    return dg.AssetKey(["intermediate", "events", subject])
 
 
 def required_columns(registry: SchemaRegistry, subject: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lake_assets.assets.keys import raw_event_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
@@ -10,10 +11,6 @@ from lake_assets.storage import Zone, partition_prefix, zone_prefix
 
 CONFORMS = "conforms_to_schema"
 RECONCILES = "counts_reconcile_with_landing"
-
-
-def raw_event_key(subject: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", "events", subject])
 
 
 def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDefinition:

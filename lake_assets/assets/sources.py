@@ -14,6 +14,7 @@ import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lake_assets.assets.keys import PULL_TAG, intermediate_source_key, is_daily, raw_source_key
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
 from lake_assets.assets.spark_io import days_filter, read_raw_avro
 from lake_assets.assets.table_commit import commit_with_checks
@@ -37,24 +38,11 @@ from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms.events import PARTITION_COL
 from lake_assets.transforms.sources import clean_source, field_for_column, required_fields
 
-PULL_TAG = "lake/pull_api"  # set by an API source's schedule: the run pulls the API before landing raw
 CONFORMS = "conforms_to_schema"
 RECONCILES = "counts_reconcile_with_landing"
 KEY_UNIQUE = "key_unique"
 NOT_NULL = "required_columns_not_null"
 COUNTS = "counts_reconcile_with_raw"
-
-
-def raw_source_key(spec: SourceSpec) -> dg.AssetKey:
-    return dg.AssetKey(["raw", *spec.zone_folder.split("/")])
-
-
-def intermediate_source_key(spec: SourceSpec) -> dg.AssetKey:
-    return dg.AssetKey(["intermediate", *spec.zone_folder.split("/")])
-
-
-def is_daily(spec: SourceSpec) -> bool:
-    return spec.partitioning == "daily" and spec.event_time is not None
 
 
 def table_folder(zone: Zone, spec: SourceSpec, day: str) -> str:

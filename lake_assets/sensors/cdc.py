@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from lake_assets.assets.cdc import raw_cdc_key
+from lake_assets.assets.keys import raw_cdc_key
 from lake_assets.assets.partitions import DAILY
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.cdc.dms_format import (

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from lake_assets.assets.keys import PULL_TAG, is_daily, raw_source_key
 from lake_assets.assets.partitions import DAILY
-from lake_assets.assets.sources import PULL_TAG, is_daily, raw_source_key
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.api import load_watermark
 from lake_assets.sources.files_index import (

@@ -8,7 +8,8 @@ import dagster as dg
 import fastavro
 import pytest
 
-from lake_assets.assets.sources import PULL_TAG, build_source_assets, raw_source_key
+from lake_assets.assets.keys import PULL_TAG, raw_source_key
+from lake_assets.assets.sources import build_source_assets
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.sources import RANGE_END, RANGE_START, build_api_schedule
 from lake_assets.sources.api import load_watermark

@@ -11,7 +11,8 @@ import dagster as dg
 import fastavro
 import pytest
 
-from lake_assets.assets.sources import build_source_assets, is_daily
+from lake_assets.assets.keys import is_daily
+from lake_assets.assets.sources import build_source_assets
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.sources import build_files_sensor
 from lake_assets.sources import file_samples
