@@ -80,8 +80,8 @@ def cmd_schemas_publish(args: argparse.Namespace, settings: LakeSettings) -> int
     from lake_assets.registry.glue import publish_registry
 
     if args.cdc:
+        from lake_assets.registry.cdc import cdc_registry
         from lake_assets.sources.cdc.specs import load_specs
-        from lake_assets.sources.cdc_raw import cdc_registry
 
         registry = cdc_registry(_store(settings), load_specs(settings.cdc_tables))
         if not registry.subjects():

@@ -23,17 +23,15 @@ from lake_assets.assets.cdc_merge import (
 )
 from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
+from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, CdcSchemaError, load_versions, register_version
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.reconcile import source_checksum
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.sources.cdc_raw import (
-    CDC_SCHEMA_ROOT,
     CdcRawError,
     build_cdc_raw,
     forget_rebuilt,
-    load_versions,
-    register_version,
     unrecognised_message,
     verify_cdc_raw,
 )
@@ -90,7 +88,7 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
         with store.staging_dir() as stage:
             try:
                 result = build_cdc_raw(store, spec, days, stage, registry_root)
-            except CdcRawError as exc:  # a schema change or an unreadable file: say what and what to do
+            except (CdcRawError, CdcSchemaError) as exc:  # an unreadable file, a schema change: what to do
                 raise dg.Failure(description=str(exc)) from None
             for day in days:
                 verification = verify_cdc_raw(stage / f"dt={day}", result.resolver.all, result.expected[day])

@@ -33,8 +33,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake_assets.checks.table_checks import duplicate_keys
+from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
 from lake_assets.tables.iceberg import ConcurrentCommit, merge_writer, qualified, stage_write, table_exists

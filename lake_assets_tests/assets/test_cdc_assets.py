@@ -16,6 +16,7 @@ from lake_assets.assets import cdc_merge
 from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.assets.maintenance import iceberg_maintenance
+from lake_assets.registry.cdc import register_version
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.dms_format import (
     UNCHANGED,
@@ -26,7 +27,7 @@ from lake_assets.sources.cdc.dms_format import (
 )
 from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import build_cdc_raw, register_version
+from lake_assets.sources.cdc_raw import build_cdc_raw
 from lake_assets.storage import Zone, partition_prefix
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig, catalog_session
