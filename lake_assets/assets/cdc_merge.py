@@ -37,7 +37,14 @@ from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
-from lake_assets.tables.iceberg import ConcurrentCommit, merge_writer, qualified, stage_write, table_exists
+from lake_assets.tables.iceberg import (
+    ConcurrentCommit,
+    merge_writer,
+    qualified,
+    snapshot_rows,
+    stage_write,
+    table_exists,
+)
 from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms import cdc as T
 from lake_assets.transforms.spark_session import AVRO_FORMAT
@@ -289,7 +296,8 @@ def merge_new_changes(
     manifest.files.update({k: versions[k] for k in new})
     manifest.merges += 1
     manifest.save(store, spec)
-    report["rows"] = read_current(spark, spec).count()
+    rows = snapshot_rows(spark, current_table(spec), int(report["current_snapshot_id"]))
+    report["rows"] = rows if rows is not None else read_current(spark, spec).count()
     return report
 
 

@@ -111,6 +111,19 @@ def current_snapshot_id(spark: SparkSession, spec: TableSpec) -> int | None:
     return rows[0][0] if rows else None
 
 
+def snapshot_rows(spark: SparkSession, spec: TableSpec, snapshot_id: int) -> int | None:
+    """Rows a reader of the snapshot sees, from its summary (no data read): records in data files minus
+    position deletes (each deletes one live row). None when the summary lacks the totals or the table has
+    equality deletes, which the lake never writes."""
+    rows = spark.sql(
+        f"SELECT summary FROM {qualified(spec)}.snapshots WHERE snapshot_id = {int(snapshot_id)}"
+    ).collect()
+    summary = rows[0][0] if rows else {}
+    if "total-records" not in summary or summary.get("total-equality-deletes", "0") != "0":
+        return None
+    return int(summary["total-records"]) - int(summary.get("total-position-deletes", "0"))
+
+
 @dataclass
 class StagedWrite:
     """A write on an audit branch: ``frame`` is what readers will see once it is published."""

@@ -418,6 +418,7 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
     assert result.success, failure_text(result)
     meta = result.asset_materializations_for_node("merge_cdc_shop")[0].metadata
     assert meta["reload"].value is True
+    assert meta["dagster/row_count"].value == len(table(lake_root, spec))
     assert current(lake_root, spec, columns) == pg.rows(t, ["customer_id"])
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {
@@ -442,6 +443,8 @@ def test_a_re_snapshot_ends_the_keys_deleted_while_nothing_was_captured(
     assert result.success, failure_text(result)
     meta = result.asset_materializations_for_node("merge_cdc_shop")[0].metadata
     assert meta["reload"].value is False and meta["keys_touched"].value == 2
+    # The row count comes from the snapshot summary (records minus position deletes): what readers see.
+    assert meta["dagster/row_count"].value == len(table(lake_root, spec)) == len(pg.rows(t, ["customer_id"]))
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {
         "primary_key_unique": True,
