@@ -152,13 +152,16 @@ HISTORY_UNIQUE = "history_versions_unique"
 
 def _merge_specs(spec: CdcTableSpec) -> list[dg.AssetSpec]:
     current_spec, history_spec = current_table(spec), history_table(spec)
+    both: dict = {  # the two tables of one merge: same upstream, group, kinds and automation
+        "deps": [raw_cdc_key(spec)],
+        "group_name": "intermediate",
+        "kinds": {"spark", "iceberg"},
+        "automation_condition": dg.AutomationCondition.eager(),
+    }
     return [
         dg.AssetSpec(
             current_key(spec),
-            deps=[raw_cdc_key(spec)],
-            group_name="intermediate",
-            kinds={"spark", "iceberg"},
-            automation_condition=dg.AutomationCondition.eager(),
+            **both,
             description=f"`{spec.source}.{spec.qualified}` as of its newest change: one row per "
             f"{', '.join(spec.primary_key)}, deletes removed; Iceberg table `{current_spec.identifier}` "
             f"kept with MERGE INTO, in {spec.buckets} key buckets.",
@@ -170,10 +173,7 @@ def _merge_specs(spec: CdcTableSpec) -> list[dg.AssetSpec]:
         ),
         dg.AssetSpec(
             history_key(spec),
-            deps=[raw_cdc_key(spec)],
-            group_name="intermediate",
-            kinds={"spark", "iceberg"},
-            automation_condition=dg.AutomationCondition.eager(),
+            **both,
             description=f"Every version of `{spec.source}.{spec.qualified}` (SCD type 2): valid_from, "
             f"valid_to, is_current, is_deleted; Iceberg table `{history_spec.identifier}`.",
             metadata={"dagster/table_name": history_spec.identifier},
