@@ -103,11 +103,24 @@ def cmd_schemas_publish(args: argparse.Namespace, settings: LakeSettings) -> int
     return 0
 
 
+def _refuse_foreign_encoding(path: Path) -> None:
+    """A UTF-16/32 file split on newline bytes would reach the queue as broken pieces: refuse it whole,
+    before anything is sent (the intake quarantines such a file line by line with the same reason)."""
+    from lake_assets.registry.validation import foreign_bom, wrong_encoding
+
+    with path.open("rb") as handle:
+        bom = foreign_bom(handle.read(4))
+    if bom is not None:
+        raise CliError(f"{path}: {wrong_encoding(bom).reason}; nothing was sent")
+
+
 def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.sources.events_sqs import EventSender
 
-    if args.source != "-" and not Path(args.source).is_file():
-        raise CliError(f"no such file: {args.source}")
+    if args.source != "-":
+        if not Path(args.source).is_file():
+            raise CliError(f"no such file: {args.source}")
+        _refuse_foreign_encoding(Path(args.source))
     sqs = _aws_client(settings, "sqs", args.endpoint_url)
     with _aws_errors(f"sending to {args.queue_url}"):
         sender = EventSender(

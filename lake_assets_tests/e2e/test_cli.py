@@ -248,3 +248,20 @@ def test_a_second_demo_says_what_it_deletes_and_asks_a_person_first(
     monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked despite --yes"))
     cli._replace_lake(lake, assume_yes=True)
     assert not lake.exists() and "(lake demo --keep keeps it)" in capsys.readouterr().out
+
+
+def test_events_send_refuses_a_utf16_file_before_sending_anything(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The queue URL points nowhere: the refusal must come before any AWS call."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes('{"event_type": "page_view"}\n'.encode("utf-16"))
+    done = run(
+        [str(BIN / "lake"), "events", "send", str(events), "--queue-url", "http://127.0.0.1:9/q"], cli_env
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (
+        f"lake: {events}: file is UTF-16LE (byte order mark FF FE), not UTF-8: re-encode it as UTF-8"
+        in done.stderr
+    )
+    assert "nothing was sent" in done.stderr
