@@ -62,8 +62,8 @@ from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, candidate_schema, register
 from lake_assets.registry.registry import SchemaVersion
 from lake_assets.settings import SparkSettings
 from lake_assets.sources.cdc.dms_format import ChangeRow, format_lsn_position, write_changes, write_full_load
+from lake_assets.sources.cdc.raw import build_cdc_raw
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import build_cdc_raw
 from lake_assets.storage import Zone, partition_prefix
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig

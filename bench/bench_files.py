@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lake_assets.sources import file_samples
-from lake_assets.sources.files_raw import land_object_to_raw
+from lake_assets.samples import files as file_samples
+from lake_assets.sources.files.raw import land_object_to_raw
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 

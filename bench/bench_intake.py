@@ -33,9 +33,9 @@ from lake_assets.registry.validation import (
     EventDecoder,
     InvalidEvent,
 )
+from lake_assets.samples.events import generate_events
 from lake_assets.settings import BatchLimits
-from lake_assets.sources.events import EventIntake, LineChecker
-from lake_assets.sources.sample_data import generate_events
+from lake_assets.sources.events.intake import EventIntake, LineChecker
 from lake_assets.storage.object_store import LocalObjectStore
 
 

@@ -31,13 +31,13 @@ from typing import Any
 from lake_assets.deploy.lambda_package import build_lambda_zip
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
+from lake_assets.samples.events import generate_events
 from lake_assets.settings import BatchLimits, IntakeLambdaSettings
-from lake_assets.sources.events import EventIntake
-from lake_assets.sources.events_lambda import IntakeProcessor
-from lake_assets.sources.sample_data import generate_events
+from lake_assets.sources.events.intake import EventIntake
+from lake_assets.sources.events.lambda_intake import IntakeProcessor
 from lake_assets.storage.object_store import LocalObjectStore
 
-MODULE = "lake_assets.sources.events_lambda"
+MODULE = "lake_assets.sources.events.lambda_intake"
 SETTINGS = IntakeLambdaSettings(firehose_stream="bench", dlq_url="https://sqs/dlq", region="us-east-1")
 
 

@@ -28,13 +28,13 @@ import fastavro
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
+from lake_assets.samples.events import generate_events
 from lake_assets.sensors.landing import index_new_landing_objects
 from lake_assets.settings import BatchLimits
-from lake_assets.sources.events import EventIntake
-from lake_assets.sources.events_raw import avro_file_name, build_raw_partition, build_raw_partitions
-from lake_assets.sources.landing_index import LandingCursor, partition_objects
+from lake_assets.sources.events.intake import EventIntake
+from lake_assets.sources.events.landing_index import LandingCursor, partition_objects
+from lake_assets.sources.events.raw import avro_file_name, build_raw_partition, build_raw_partitions
 from lake_assets.sources.raw_avro import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
-from lake_assets.sources.sample_data import generate_events
 from lake_assets.storage import ObjectStore
 
 Partition = tuple[str, str]

@@ -33,9 +33,9 @@ import orjson  # noqa: E402
 
 import lake_assets.resources.lake as lake_module  # noqa: E402
 from lake_assets.resources.lake import LakeResource  # noqa: E402
+from lake_assets.samples.events import generate_events  # noqa: E402
 from lake_assets.sensors.landing import index_new_landing_objects, landing_events_sensor  # noqa: E402
-from lake_assets.sources.landing_index import EVENTS_LANDING_PREFIX, LandingCursor  # noqa: E402
-from lake_assets.sources.sample_data import generate_events  # noqa: E402
+from lake_assets.sources.events.landing_index import EVENTS_LANDING_PREFIX, LandingCursor  # noqa: E402
 from lake_assets.storage import ObjectStore  # noqa: E402
 from lake_assets_tests.fixtures.seaweed import (  # noqa: E402
     DUMMY_ACCESS_KEY,

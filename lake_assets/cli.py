@@ -115,7 +115,7 @@ def _refuse_foreign_encoding(path: Path) -> None:
 
 
 def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.events_sqs import EventSender
+    from lake_assets.sources.events.sqs import EventSender
 
     if args.source != "-":
         if not Path(args.source).is_file():
@@ -136,7 +136,7 @@ def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
 
 
 def cmd_events_drain_dlq(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.events_sqs import DlqDrainer
+    from lake_assets.sources.events.sqs import DlqDrainer
 
     store = _store(settings)
     sqs = _aws_client(settings, "sqs", args.endpoint_url)
@@ -169,7 +169,7 @@ def cmd_schemas_check(args: argparse.Namespace, settings: LakeSettings) -> int:
 def _ingest(settings: LakeSettings, store: ObjectStore, source: str):  # noqa: ANN202 - IntakeReport
     from lake_assets.registry import SchemaRegistry
     from lake_assets.registry.validation import EventDecoder
-    from lake_assets.sources.events import EventIntake
+    from lake_assets.sources.events.intake import EventIntake
 
     decoder = EventDecoder(SchemaRegistry.from_directory(), max_event_bytes=settings.max_event_bytes)
     intake = EventIntake(store, decoder, settings.batch, stream_name=settings.stream_name)
@@ -197,7 +197,7 @@ def _index(settings: LakeSettings) -> tuple[dict[tuple[str, str], list[str]], st
     """Run the landing sensor's indexing once, with its cursor kept in the lake; returns the cursor too."""
     from lake_assets.resources.lake import LakeResource
     from lake_assets.sensors.landing import index_new_landing_objects
-    from lake_assets.sources.landing_index import LandingCursor
+    from lake_assets.sources.events.landing_index import LandingCursor
 
     lake = LakeResource.from_settings(settings)
     cursor_key = "_system/cli/landing_cursor.json"
@@ -250,8 +250,8 @@ def _replace_lake(root: Path, *, assume_yes: bool) -> None:
 
 def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.query import lake_summary, run_sql
+    from lake_assets.samples.events import write_sample_file
     from lake_assets.sources.cdc.specs import load_specs as load_cdc_specs
-    from lake_assets.sources.sample_data import write_sample_file
 
     started = time.monotonic()
     if settings.env != "local":
@@ -327,8 +327,8 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.d
     import dagster as dg
 
     from lake_assets.resources.lake import LakeResource
+    from lake_assets.samples.cdc import SOURCE, write_sample_changes, write_sample_load
     from lake_assets.sensors.cdc import build_cdc_sensor
-    from lake_assets.sources.cdc.sample_dms import SOURCE, write_sample_changes, write_sample_load
 
     shop = [s for s in specs if s.source == SOURCE and s.table in ("customers", "orders")]
     if len(shop) != 2:
@@ -368,11 +368,11 @@ def _demo_sources(
     import dagster as dg
 
     from lake_assets.resources.lake import LakeResource
+    from lake_assets.samples.api import sample_orders, serve_orders
+    from lake_assets.samples.files import write_samples
     from lake_assets.sensors.sources import build_files_sensor
-    from lake_assets.sources.api import pull_api
-    from lake_assets.sources.file_samples import write_samples
-    from lake_assets.sources.files_index import index_object
-    from lake_assets.sources.sample_api import sample_orders, serve_orders
+    from lake_assets.sources.api.pull import pull_api
+    from lake_assets.sources.files.index import index_object
     from lake_assets.sources.specs import load_specs
 
     step = time.monotonic()

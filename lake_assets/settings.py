@@ -161,7 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
 
 def api_token(spec: SourceSpec) -> str | None:
     """The token of an API source, from the variable its spec names (this module reads the environment)."""
-    from lake_assets.sources.api import read_api_token  # imported here: sources import settings
+    from lake_assets.sources.api.pull import read_api_token  # imported here: sources import settings
 
     return read_api_token(spec, os.environ)
 

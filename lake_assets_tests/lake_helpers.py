@@ -11,9 +11,9 @@ import orjson
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
+from lake_assets.samples.events import generate_events
 from lake_assets.settings import BatchLimits
-from lake_assets.sources.events import EventIntake, IntakeReport
-from lake_assets.sources.sample_data import generate_events
+from lake_assets.sources.events.intake import EventIntake, IntakeReport
 from lake_assets.storage import ObjectStore
 
 START = dt.date(2026, 11, 20)

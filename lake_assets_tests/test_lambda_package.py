@@ -36,7 +36,7 @@ def origins():
             runtime_dir) else "stdlib" if path.startswith(stdlib) else path
     return out
 
-import lake_assets.sources.events_lambda as handler_module
+import lake_assets.sources.events.lambda_intake as handler_module
 result = {"after_import": origins()}
 if runtime_dir:
     os.environ.update(LAKE_FIREHOSE_STREAM="s", LAKE_DLQ_URL="http://127.0.0.1:9/dlq",
@@ -77,7 +77,7 @@ def test_the_zip_holds_the_handler_its_modules_and_deps_but_not_boto3(package: L
         "lake_assets/__init__.py",
         "lake_assets/settings.py",
         "lake_assets/sources/__init__.py",
-        "lake_assets/sources/events_lambda.py",
+        "lake_assets/sources/events/lambda_intake.py",
         "lake_assets/sources/quarantine.py",
         "lake_assets/registry/validation.py",
         "lake_assets/registry/schemas/events/page_view/v1.avsc",
@@ -91,7 +91,7 @@ def test_the_zip_holds_the_handler_its_modules_and_deps_but_not_boto3(package: L
     assert not [n for n in names if n.startswith(("lake_assets/assets/", "lake_assets/storage/"))]
     assert [n for n in names if n.endswith(".so")] and all("x86_64" in n for n in names if n.endswith(".so"))
     assert package.size_bytes < 10 * 1024 * 1024  # Lambda allows 50 MB zipped; this stays small on purpose
-    assert HANDLER == "lake_assets.sources.events_lambda.handler"
+    assert HANDLER == "lake_assets.sources.events.lambda_intake.handler"
 
 
 def _unpack(package: LambdaPackage, folder: Path) -> Path:
@@ -116,7 +116,7 @@ def test_the_handler_imports_from_the_zip_and_the_standard_library_alone(
 ) -> None:
     result = _probe(_unpack(package, tmp_path / "code"), None)
     where = result["after_import"]
-    assert where["lake_assets.sources.events_lambda"] == "zip"
+    assert where["lake_assets.sources.events.lambda_intake"] == "zip"
     assert where["msgspec"] == where["fastavro"] == where["orjson"] == "zip"
     assert {origin for origin in where.values()} <= {"zip", "stdlib"}, where
 

@@ -26,15 +26,15 @@ from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, CdcSchemaError, load_versions, register_version
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sources.cdc.reconcile import source_checksum
-from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import (
+from lake_assets.sources.cdc.raw import (
     CdcRawError,
     build_cdc_raw,
     forget_rebuilt,
     unrecognised_message,
     verify_cdc_raw,
 )
+from lake_assets.sources.cdc.reconcile import source_checksum
+from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage import Zone, partition_prefix, zone_prefix
 from lake_assets.transforms.cdc_checksum import checksum
 

@@ -6,7 +6,7 @@ from lake_assets.assets.keys import raw_event_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
+from lake_assets.sources.events.raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
 from lake_assets.storage import Zone, partition_prefix, zone_prefix
 
 CONFORMS = "conforms_to_schema"

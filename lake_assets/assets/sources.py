@@ -23,14 +23,14 @@ from lake_assets.registry import SchemaVersion
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 from lake_assets.settings import api_token
-from lake_assets.sources.api import ApiPullError, pull_api
-from lake_assets.sources.files_index import (
+from lake_assets.sources.api.pull import ApiPullError, pull_api
+from lake_assets.sources.files.index import (
     UNPARTITIONED,
     index_object,
     partition_objects,
     verify_staged,
 )
-from lake_assets.sources.files_raw import CountMismatch, ObjectRawResult, land_object_to_raw, resolve_schema
+from lake_assets.sources.files.raw import CountMismatch, ObjectRawResult, land_object_to_raw, resolve_schema
 from lake_assets.sources.schema_inference import InferenceError
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix

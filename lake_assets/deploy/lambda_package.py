@@ -1,11 +1,11 @@
 """The events intake Lambda's deployment zip: the handler, the modules it imports, and its native deps.
 
-Only what ``lake_assets.sources.events_lambda`` needs goes in: the package's ``__init__`` files, settings, the
-schema registry (code and ``schemas/``), the intake's Lambda and quarantine modules, and the third-party
-packages the Lambda Python runtime lacks (msgspec, fastavro, orjson), copied from this environment's
-site-packages with their ``dist-info`` (licences). boto3 and botocore are part of the Lambda runtime and are
-not bundled. The copied packages are the CPython 3.11 manylinux x86_64 wheels installed here, so the zip
-targets the **x86_64 ``python3.11``** Lambda runtime (not arm64).
+Only what ``lake_assets.sources.events.lambda_intake`` needs goes in: the package's ``__init__`` files,
+settings, the schema registry (code and ``schemas/``), the intake's Lambda and quarantine modules, and the
+third-party packages the Lambda Python runtime lacks (msgspec, fastavro, orjson), copied from this
+environment's site-packages with their ``dist-info`` (licences). boto3 and botocore are part of the Lambda
+runtime and are not bundled. The copied packages are the CPython 3.11 manylinux x86_64 wheels installed here,
+so the zip targets the **x86_64 ``python3.11``** Lambda runtime (not arm64).
 
 The zip is reproducible: entries sorted by name, timestamps fixed at 1980-01-01, permissions fixed at 0644,
 no ``__pycache__`` or ``.pyc``; the same sources give the same bytes (and sha256), so a deployment tool can
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # .../lake_assets
-HANDLER = "lake_assets.sources.events_lambda.handler"
+HANDLER = "lake_assets.sources.events.lambda_intake.handler"
 RUNTIME = "python3.11"
 ARCHITECTURE = "x86_64"
 THIRD_PARTY = ("msgspec", "fastavro", "orjson")  # distributions the Lambda runtime does not provide
@@ -31,7 +31,8 @@ _OWN_FILES = (
     "__init__.py",
     "settings.py",
     "sources/__init__.py",
-    "sources/events_lambda.py",
+    "sources/events/__init__.py",
+    "sources/events/lambda_intake.py",
     "sources/quarantine.py",
 )
 _OWN_FOLDERS = ("registry",)  # code, schemas/**/*.avsc and subject_defaults.json

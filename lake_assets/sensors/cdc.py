@@ -2,7 +2,7 @@
 
 DMS names change files by time, but full-load files (``LOAD...``) sort after them and are rewritten by a
 reload, so a key cursor would miss them; the cursor is the modification-time cursor with look-back of
-``sources/files_index.py``. Each new file is read once with the raw asset's reader (``read_landing_file``,
+``sources/files/index.py``. Each new file is read once with the raw asset's reader (``read_landing_file``,
 ``LandingFile.day_of``), so the sensor and the raw run agree on the days. The raw run keeps its own index
 (``_system/index/cdc/...``, written on first read), so the sensor writes no marker: a lost cursor costs a
 re-read and gives the same run keys, never a lost file. The current-state merge follows by eager automation.
@@ -31,9 +31,9 @@ from lake_assets.sources.cdc.dms_format import (
     is_not_carried_name,
     parse_key,
 )
+from lake_assets.sources.cdc.raw import CdcRawError, days_to_rebuild, read_landing_file
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import CdcRawError, days_to_rebuild, read_landing_file
-from lake_assets.sources.files_index import FileCursor, arrival_day, find_new_files, object_version
+from lake_assets.sources.files.index import FileCursor, arrival_day, find_new_files, object_version
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
 
 CDC_LANDING_PREFIX = zone_prefix(Zone.LANDING, "cdc")

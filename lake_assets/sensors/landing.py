@@ -5,7 +5,7 @@ import dagster as dg
 from lake_assets.assets.keys import raw_event_key
 from lake_assets.assets.partitions import DAILY
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.landing_index import (
+from lake_assets.sources.events.landing_index import (
     EVENTS_LANDING_PREFIX,
     LandingCursor,
     find_new_objects,

@@ -1,6 +1,6 @@
 """Triggers for the declarative sources: one sensor over landing/files/, one schedule per API source.
 
-The sensor indexes new files (``sources/files_index.py``: a modification-time cursor with look-back, as file
+The sensor indexes new files (``sources/files/index.py``: a modification-time cursor with look-back, as file
 names are not time-ordered) and requests one raw run per (source, day). An API schedule requests one raw run
 tagged ``lake/pull_api`` over the days from the watermark's day to the scheduled day: the run pulls, indexes
 the landed pages and lands raw in one go (``assets/sources.py``).
@@ -15,8 +15,8 @@ import dagster as dg
 from lake_assets.assets.keys import PULL_TAG, is_daily, raw_source_key
 from lake_assets.assets.partitions import DAILY
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.api import load_watermark
-from lake_assets.sources.files_index import (
+from lake_assets.sources.api.pull import load_watermark
+from lake_assets.sources.files.index import (
     FILES_LANDING_PREFIX,
     FileCursor,
     find_new_files,

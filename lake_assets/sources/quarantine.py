@@ -1,8 +1,8 @@
 """The dead-letter record every intake path writes for an invalid event ("quarantine parity").
 
-The local intake (``sources/events.py``) writes these records to ``quarantine/events/``; the AWS intake Lambda
-(``sources/events_lambda.py``) sends the same record as the dead-letter queue message body. One builder keeps
-the reason and the record's shape identical whichever path an event took, so one tool reads both.
+The local intake (``sources/events/intake.py``) writes these records to ``quarantine/events/``; the AWS intake
+Lambda (``sources/events/lambda_intake.py``) sends the same record as the dead-letter queue message body. One
+builder keeps the reason and the record's shape the same whichever path an event took: one tool reads both.
 """
 
 from __future__ import annotations

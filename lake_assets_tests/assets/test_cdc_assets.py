@@ -26,8 +26,8 @@ from lake_assets.sources.cdc.dms_format import (
     write_full_load,
 )
 from lake_assets.sources.cdc.postgres import drop_slot, snapshot, stream
+from lake_assets.sources.cdc.raw import build_cdc_raw
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import build_cdc_raw
 from lake_assets.storage import Zone, partition_prefix
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig, catalog_session

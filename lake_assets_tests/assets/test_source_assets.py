@@ -14,8 +14,8 @@ import pytest
 from lake_assets.assets.keys import is_daily
 from lake_assets.assets.sources import build_source_assets
 from lake_assets.resources.spark import SparkResource
+from lake_assets.samples import files as file_samples
 from lake_assets.sensors.sources import build_files_sensor
-from lake_assets.sources import file_samples
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.iceberg_readers import pyiceberg_table

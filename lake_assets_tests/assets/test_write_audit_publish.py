@@ -18,7 +18,7 @@ from lake_assets.definitions import build_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import index_new_landing_objects
-from lake_assets.sources.landing_index import LandingCursor
+from lake_assets.sources.events.landing_index import LandingCursor
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.transforms.events import clean_events
 from lake_assets.transforms.shop import daily_product_sales

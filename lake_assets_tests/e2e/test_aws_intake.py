@@ -38,13 +38,13 @@ from lake_assets.assets.raw import build_raw_event_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
+from lake_assets.samples.events import generate_events
 from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.settings import BatchLimits
-from lake_assets.sources import events_lambda
-from lake_assets.sources.events import EventIntake
-from lake_assets.sources.events_sqs import EventSender
-from lake_assets.sources.landing_index import index_object
-from lake_assets.sources.sample_data import generate_events
+from lake_assets.sources.events import lambda_intake as events_lambda
+from lake_assets.sources.events.intake import EventIntake
+from lake_assets.sources.events.landing_index import index_object
+from lake_assets.sources.events.sqs import EventSender
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.storage.s3 import S3ObjectStore
 from lake_assets_tests.fixtures.moto import moto_client, moto_env

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lake_assets.samples.events import write_sample_file
 from lake_assets.settings import REPO_ROOT
-from lake_assets.sources.sample_data import write_sample_file
 from lake_assets_tests.lake_helpers import START
 
 BIN = Path(sys.executable).parent
@@ -199,7 +199,7 @@ def test_package_lambda_is_reproducible_through_the_cli(tmp_path: Path, cli_env:
     for name in ("a.zip", "b.zip"):
         done = run([str(BIN / "lake"), "package", "lambda", "--out", str(tmp_path / name)], cli_env)
         assert done.returncode == 0, done.stderr
-        assert "lake_assets.sources.events_lambda.handler" in done.stdout
+        assert "lake_assets.sources.events.lambda_intake.handler" in done.stdout
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
 

@@ -114,7 +114,7 @@ def test_reading_a_missing_schema_names_it(glue, registry: SchemaRegistry) -> No
 def test_a_decoder_built_from_glue_gives_the_bundled_verdicts(glue, registry: SchemaRegistry) -> None:
     """moto stands in for Glue: LAKE_SCHEMA_SOURCE=glue must validate exactly as the bundled registry does."""
     from lake_assets.registry.validation import EventDecoder
-    from lake_assets.sources.sample_data import generate_events
+    from lake_assets.samples.events import generate_events
 
     name = _name()
     publish_registry(glue, registry, registry_name=name)

@@ -196,7 +196,7 @@ def test_invalid_random_records_agree_with_the_reference(
 
 
 def test_sample_stream_agrees_with_the_reference(registry: SchemaRegistry, decoder: EventDecoder) -> None:
-    from lake_assets.sources.sample_data import generate_events
+    from lake_assets.samples.events import generate_events
 
     for line in generate_events(3000, days=1, seed=5):
         error = decoder.check(line)

@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from lake_assets.sensors.cdc import build_cdc_sensor
+from lake_assets.sources.cdc.raw import build_cdc_raw
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.sources.cdc_raw import build_cdc_raw
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import lake_resource
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from lake_assets.samples import files as file_samples
 from lake_assets.sensors.sources import build_files_sensor
-from lake_assets.sources import file_samples
-from lake_assets.sources.files_index import partition_objects
+from lake_assets.sources.files.index import partition_objects
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import lake_resource

@@ -17,9 +17,9 @@ import pytest
 
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
+from lake_assets.samples.events import write_sample_file
 from lake_assets.settings import BatchLimits
-from lake_assets.sources.events import EventIntake, IntakeReport
-from lake_assets.sources.sample_data import write_sample_file
+from lake_assets.sources.events.intake import EventIntake, IntakeReport
 from lake_assets.storage.object_store import LocalObjectStore, StorageError
 from lake_assets_tests.lake_helpers import event
 

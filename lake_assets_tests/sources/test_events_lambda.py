@@ -24,9 +24,9 @@ from moto import mock_aws
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.settings import IntakeLambdaSettings
-from lake_assets.sources import events_lambda
-from lake_assets.sources.events import EventIntake
-from lake_assets.sources.events_lambda import IntakeProcessor
+from lake_assets.sources.events import lambda_intake as events_lambda
+from lake_assets.sources.events.intake import EventIntake
+from lake_assets.sources.events.lambda_intake import IntakeProcessor
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import event
 
@@ -502,7 +502,7 @@ def test_the_handler_module_imports_no_dagster_pyspark_or_boto3() -> None:
     import sys
 
     code = (
-        "import sys, lake_assets.sources.events_lambda\n"
+        "import sys, lake_assets.sources.events.lambda_intake\n"
         "bad = [m for m in ('dagster', 'pyspark', 'boto3', 'botocore', 'pyarrow') if m in sys.modules]\n"
         "print(bad)\n"
     )

@@ -10,8 +10,8 @@ import pytest
 
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
-from lake_assets.sources.events_raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
-from lake_assets.sources.landing_index import index_object, write_index
+from lake_assets.sources.events.landing_index import index_object, write_index
+from lake_assets.sources.events.raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
 from lake_assets.storage.object_store import LocalObjectStore
 
 KEY = "landing/events/2026/11/24/10/shop-1-2026-11-24-10-00-00-a.jsonl"

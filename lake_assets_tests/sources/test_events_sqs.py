@@ -19,7 +19,7 @@ import pytest
 
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
-from lake_assets.sources.events_sqs import (
+from lake_assets.sources.events.sqs import (
     CONTENT_ENCODING,
     UNDELIVERED,
     DlqDrainer,

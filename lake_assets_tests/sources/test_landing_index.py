@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from lake_assets.sources.landing_index import (
+from lake_assets.sources.events.landing_index import (
     LandingCursor,
     arrival_day,
     event_day,

@@ -21,7 +21,7 @@ from lake_assets.registry.validation import (
     WRONG_TYPE,
     EventDecoder,
 )
-from lake_assets.sources.sample_data import SampleStats, generate_events, write_sample_file
+from lake_assets.samples.events import SampleStats, generate_events, write_sample_file
 
 START = dt.date(2026, 11, 20)
 N = 20_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from lake_assets.samples.cdc import write_sample_changes, write_sample_load
 from lake_assets.sources.cdc.dms_format import current_state, in_landing_order, parse_key, read_dms_file
-from lake_assets.sources.cdc.sample_dms import write_sample_changes, write_sample_load
 from lake_assets.storage.object_store import LocalObjectStore
 
 

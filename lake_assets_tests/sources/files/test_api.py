@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import fastavro
 import pytest
 
-from lake_assets.sources.api import (
+from lake_assets.sources.api.pull import (
     ApiPullError,
     PullResult,
     load_watermark,
@@ -25,7 +25,7 @@ from lake_assets.sources.api import (
     read_api_token,
     watermark_key,
 )
-from lake_assets.sources.files_raw import land_object_to_raw
+from lake_assets.sources.files.raw import land_object_to_raw
 from lake_assets.sources.specs import SourceSpec, parse_spec
 from lake_assets.storage.object_store import LocalObjectStore
 

@@ -12,8 +12,8 @@ import fastavro
 import pytest
 
 from lake_assets.registry import SchemaRegistry
-from lake_assets.sources import file_samples
-from lake_assets.sources.files_raw import ObjectRawResult, land_object_to_raw
+from lake_assets.samples import files as file_samples
+from lake_assets.sources.files.raw import ObjectRawResult, land_object_to_raw
 from lake_assets.sources.schema_inference import InferenceError, schema_key
 from lake_assets.sources.specs import SourceSpec, load_specs, parse_spec
 from lake_assets.storage.object_store import LocalObjectStore

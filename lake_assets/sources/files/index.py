@@ -34,7 +34,7 @@ import orjson
 from lake_assets.registry import SchemaVersion
 from lake_assets.sources.files import UnreadableFile, open_reader
 from lake_assets.sources.files.convert import timestamp_parser
-from lake_assets.sources.files_raw import relative_name
+from lake_assets.sources.files.raw import relative_name
 from lake_assets.sources.raw_avro import RawVerification, verify_avro_files
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix

@@ -34,7 +34,7 @@ from typing import IO, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lake_assets.sources.events import QUARANTINE_PREFIX
+from lake_assets.sources.events.intake import QUARANTINE_PREFIX
 from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import ObjectStore
 

@@ -363,7 +363,8 @@ _processor: IntakeProcessor | None = None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    """Lambda entry point (``lake_assets.sources.events_lambda.handler``); one processor per container."""
+    """Lambda entry point (``lake_assets.sources.events.lambda_intake.handler``); one processor per
+    container."""
     global _processor
     if _processor is None:
         _processor = build_processor()

@@ -2,7 +2,7 @@
 
 One Avro file per landing object and day (``<staging>/dt=<day>/<object>.avro``; no ``dt=`` folder when the
 spec says ``partitioning: none``), with the schema id, fingerprint and source object in the file metadata,
-as ``events_raw`` writes them. Rows that do not fit go to ``quarantine/<files|api>/<source>/<object>/``
+as the events' raw writer does. Rows that do not fit go to ``quarantine/<files|api>/<source>/<object>/``
 as JSON lines with the object, line (or sheet row, or record index in a page), the reason and the original
 payload. Names derive from the landing key, so a re-run rewrites the same objects. The caller publishes the
 staging folder; ``rows_read == rows_written + rows_quarantined`` is checked before returning.

@@ -17,7 +17,7 @@ import msgspec
 
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder, InvalidEvent
-from lake_assets.sources.landing_index import partition_objects
+from lake_assets.sources.events.landing_index import partition_objects
 from lake_assets.sources.raw_avro import (
     AVRO_CODEC,
     FINGERPRINT_KEY,

@@ -1,0 +1,1 @@
+"""API sources: paged pulls into landing (their index and raw writer are the files')."""
