@@ -551,7 +551,7 @@ def _cdc_keys(args: argparse.Namespace) -> dict[str, list[str]] | None:
 
 
 def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.cdc.postgres import CdcError
+    from lake_assets.sources.cdc.capture import CdcError
 
     engine = _cdc_engine(args)
     tables = args.tables[0] if len(args.tables) == 1 and "%" in args.tables[0] else args.tables
@@ -576,7 +576,7 @@ def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
 
 
 def cmd_cdc_stream(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.cdc.postgres import CdcError
+    from lake_assets.sources.cdc.capture import CdcError
 
     engine = _cdc_engine(args)
     common = {"max_changes": args.max_changes, "timeout": args.timeout, "options": _cdc_options(args)}

@@ -37,8 +37,8 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
+from lake_assets.sources.cdc.capture import CdcError, RowCounter
 from lake_assets.sources.cdc.dms_format import ChangeRow, DmsOptions, write_changes, write_full_load
-from lake_assets.sources.cdc.postgres import CdcError
 from lake_assets.storage.object_store import ObjectStore
 from lake_assets.storage.zones import Zone, zone_prefix
 
@@ -370,7 +370,7 @@ def snapshot(
         base = Position(position.log_file, position.log_pos - 1)
         for info in infos:
             types: dict[str, pa.DataType] = {}
-            counter = _Counter(_table_rows(reader, info, load_ts, base, types))
+            counter = RowCounter(_table_rows(reader, info, load_ts, base, types))
             files += write_full_load(
                 store, source_name, info.schema, info.name, info.columns, counter, options, types
             )
@@ -390,16 +390,6 @@ def snapshot(
         },
     )
     return SnapshotResult(position, counts, files)
-
-
-class _Counter:
-    def __init__(self, rows: Iterator[ChangeRow]) -> None:
-        self.rows, self.n = rows, 0
-
-    def __iter__(self) -> Iterator[ChangeRow]:
-        for row in self.rows:
-            self.n += 1
-            yield row
 
 
 def _table_rows(

@@ -28,6 +28,7 @@ import psycopg2.extras
 import pyarrow as pa
 from psycopg2 import sql
 
+from lake_assets.sources.cdc.capture import CdcError, RowCounter
 from lake_assets.sources.cdc.dms_format import (
     UNCHANGED,
     ChangeRow,
@@ -55,10 +56,6 @@ _ARROW_TYPES: dict[int, pa.DataType] = {
 
 def _arrow_types(columns: Sequence[str], type_oids: Sequence[int]) -> dict[str, pa.DataType]:
     return {c: _ARROW_TYPES[o] for c, o in zip(columns, type_oids, strict=True) if o in _ARROW_TYPES}
-
-
-class CdcError(RuntimeError):
-    """Capture cannot go on; the message says which table or slot and what to do."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +244,7 @@ def snapshot(
             counts: dict[str, int] = {}
             for info in infos:
                 rows = _table_rows(reader, info, load_ts, base)
-                counted = _Counter(rows)
+                counted = RowCounter(rows)
                 files += write_full_load(
                     store,
                     source_name,
@@ -265,16 +262,6 @@ def snapshot(
     finally:
         repl.close()
     return SnapshotResult(slot, publication, consistent_point, counts, files)
-
-
-class _Counter:
-    def __init__(self, rows: Iterator[ChangeRow]) -> None:
-        self.rows, self.n = rows, 0
-
-    def __iter__(self) -> Iterator[ChangeRow]:
-        for row in self.rows:
-            self.n += 1
-            yield row
 
 
 def _table_rows(conn: Any, info: TableInfo, load_ts: dt.datetime, base: int) -> Iterator[ChangeRow]:
