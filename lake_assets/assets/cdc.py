@@ -23,6 +23,7 @@ from lake_assets.assets.cdc_merge import (
 )
 from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
+from lake_assets.checks.raw import CONFORMS, RECONCILES, raw_check_specs, staged_check_results
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, CdcSchemaError, load_versions, register_version
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -38,8 +39,6 @@ from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage import Zone, partition_prefix, zone_prefix
 from lake_assets.transforms.cdc_checksum import checksum
 
-CONFORMS = "conforms_to_schema"
-RECONCILES_LANDING = "counts_reconcile_with_landing"
 KEY_UNIQUE = "primary_key_unique"
 RECONCILES_SOURCE = "reconciles_with_source"
 LANDING_NAMES = "landing_files_named_as_dms"
@@ -65,14 +64,10 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
             "landing": f"landing/cdc/{spec.source}/{spec.schema}/",
         },
         check_specs=[
-            dg.AssetCheckSpec(
-                CONFORMS, asset=key, blocking=True, description="Files carry a registered schema."
-            ),
-            dg.AssetCheckSpec(
-                RECONCILES_LANDING,
-                asset=key,
-                blocking=True,
-                description="Raw records = landed rows of the days.",
+            *raw_check_specs(
+                key,
+                conforms="Files carry a registered schema.",
+                reconciles="Raw records = landed rows of the days.",
             ),
             dg.AssetCheckSpec(
                 LANDING_NAMES,
@@ -82,7 +77,7 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
             ),
         ],
     )
-    def raw_cdc(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def raw_cdc(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
         store = lake.store
         days = list(context.partition_keys)
         with store.staging_dir() as stage:
@@ -92,7 +87,10 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
                 raise dg.Failure(description=str(exc)) from None
             for day in days:
                 verification = verify_cdc_raw(stage / f"dt={day}", result.resolver.all, result.expected[day])
-                if not verification.passed:
+                if not verification.passed:  # both results reported, then nothing published
+                    yield from staged_check_results(
+                        verification.schema_problems, verification.count_problems, day=day
+                    )
                     raise dg.Failure(
                         description=f"raw/cdc/{spec.name} dt={day} failed its checks; nothing published: "
                         + "; ".join(verification.problems)
@@ -116,7 +114,7 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
             context.log.warning(unrecognised_message(spec, result.unrecognised))
         latest = result.resolver.all[-1].schema_id if result.resolver.all else None
         records = sum(result.days.values())
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": records,
                 "landing_objects": len(result.landing_objects),
@@ -126,9 +124,7 @@ def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT
             },
             check_results=[
                 dg.AssetCheckResult(check_name=CONFORMS, passed=True, metadata={"schema_id": latest or ""}),
-                dg.AssetCheckResult(
-                    check_name=RECONCILES_LANDING, passed=True, metadata={"records": records}
-                ),
+                dg.AssetCheckResult(check_name=RECONCILES, passed=True, metadata={"records": records}),
                 dg.AssetCheckResult(
                     check_name=LANDING_NAMES,
                     passed=not result.unrecognised,

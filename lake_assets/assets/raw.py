@@ -4,13 +4,11 @@ import dagster as dg
 
 from lake_assets.assets.keys import raw_event_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
+from lake_assets.checks.raw import CONFORMS, RECONCILES, raw_check_specs, staged_check_results
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.events.raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
 from lake_assets.storage import Zone, partition_prefix, zone_prefix
-
-CONFORMS = "conforms_to_schema"
-RECONCILES = "counts_reconcile_with_landing"
 
 
 def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDefinition:
@@ -26,17 +24,11 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
         description=f"Valid `{subject}` events as Avro, one file per landing object, by event day. "
         f"Schema {latest.schema_id} (registry subject `{subject}`).",
         metadata={"schema_id": latest.schema_id, "schema_fingerprint": latest.fingerprint},
-        check_specs=[
-            dg.AssetCheckSpec(
-                CONFORMS,
-                asset=key,
-                blocking=True,
-                description="Every record conforms to its registered schema.",
-            ),
-            dg.AssetCheckSpec(
-                RECONCILES, asset=key, blocking=True, description="Raw record count equals the landing index."
-            ),
-        ],
+        check_specs=raw_check_specs(
+            key,
+            conforms="Every record conforms to its registered schema.",
+            reconciles="Raw record count equals the landing index.",
+        ),
     )
     def raw_events(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
         store = lake.store
@@ -51,15 +43,8 @@ def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDe
                 verification = verify_raw_files(stage / f"dt={day}", lake.registry, subject, result.expected)
                 if not verification.passed:
                     # Checked before publishing: a bad batch never becomes visible downstream.
-                    yield dg.AssetCheckResult(
-                        check_name=CONFORMS,
-                        passed=not verification.schema_problems,
-                        metadata={"day": day, "problems": "; ".join(verification.schema_problems)},
-                    )
-                    yield dg.AssetCheckResult(
-                        check_name=RECONCILES,
-                        passed=not verification.count_problems,
-                        metadata={"day": day, "problems": "; ".join(verification.count_problems)},
+                    yield from staged_check_results(
+                        verification.schema_problems, verification.count_problems, day=day
                     )
                     raise dg.Failure(
                         description=f"raw/events/{subject} dt={day} failed its checks; nothing published: "

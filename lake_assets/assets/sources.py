@@ -18,6 +18,7 @@ from lake_assets.assets.keys import PULL_TAG, intermediate_source_key, is_daily,
 from lake_assets.assets.partitions import DAILY, EAGER, SINGLE_RUN
 from lake_assets.assets.spark_io import days_filter, read_raw_avro
 from lake_assets.assets.table_commit import commit_with_checks
+from lake_assets.checks.raw import CONFORMS, RECONCILES, raw_check_specs, staged_check_results
 from lake_assets.checks.staged import StagedCheck, key_unique, not_null, rows_equal
 from lake_assets.registry import SchemaVersion
 from lake_assets.resources.lake import LakeResource
@@ -38,8 +39,6 @@ from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms.events import PARTITION_COL
 from lake_assets.transforms.sources import clean_source, field_for_column, required_fields
 
-CONFORMS = "conforms_to_schema"
-RECONCILES = "counts_reconcile_with_landing"
 KEY_UNIQUE = "key_unique"
 NOT_NULL = "required_columns_not_null"
 COUNTS = "counts_reconcile_with_raw"
@@ -101,17 +100,11 @@ def build_raw_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         f"{' and event day' if daily else ''}; schema {schema_note}. Rows that do not fit go to "
         f"`quarantine/{spec.zone_folder}/`.",
         metadata={"source": spec.name, "kind": spec.kind, "landing": spec.landing_prefix},
-        check_specs=[
-            dg.AssetCheckSpec(
-                CONFORMS, asset=key, blocking=True, description="Every staged file carries the source schema."
-            ),
-            dg.AssetCheckSpec(
-                RECONCILES,
-                asset=key,
-                blocking=True,
-                description="Rows read = written + quarantined per landing object; staged files hold them.",
-            ),
-        ],
+        check_specs=raw_check_specs(
+            key,
+            conforms="Every staged file carries the source schema.",
+            reconciles="Rows read = written + quarantined per landing object; staged files hold them.",
+        ),
     )
     def raw_source(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
         store = lake.store
@@ -127,10 +120,7 @@ def build_raw_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 try:
                     results.append(land_object_to_raw(store, spec, object_key, out, registry=lake.registry))
                 except CountMismatch as exc:
-                    yield dg.AssetCheckResult(check_name=CONFORMS, passed=True)
-                    yield dg.AssetCheckResult(
-                        check_name=RECONCILES, passed=False, metadata={"problem": str(exc)}
-                    )
+                    yield from staged_check_results([], [str(exc)])
                     raise dg.Failure(
                         description=f"{key.to_user_string()}: {exc}; nothing published"
                     ) from None
@@ -154,14 +144,7 @@ def build_raw_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 schema_problems += [f"dt={day}: {p}" if day else p for p in check.schema_problems]
                 problems += [f"dt={day}: {p}" if day else p for p in check.count_problems]
             if schema_problems or problems:
-                yield dg.AssetCheckResult(
-                    check_name=CONFORMS,
-                    passed=not schema_problems,
-                    metadata={"problems": "; ".join(schema_problems)},
-                )
-                yield dg.AssetCheckResult(
-                    check_name=RECONCILES, passed=not problems, metadata={"problems": "; ".join(problems)}
-                )
+                yield from staged_check_results(schema_problems, problems)
                 raise dg.Failure(
                     description=f"{key.to_user_string()} failed its checks; nothing published: "
                     + "; ".join(schema_problems + problems)

@@ -389,3 +389,27 @@ def test_typed_csv_after_text_csv_stops_raw_with_the_type_change_and_publishes_n
     assert raw_rows(lake_root) == before
     versions = lake_root / "_system" / "schemas" / "cdc" / "sales" / "orders"
     assert sorted(p.name for p in versions.iterdir()) == ["v1.avsc"]
+
+
+def test_a_staged_day_that_fails_verification_reports_both_checks_and_publishes_nothing(
+    lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The raw checks are judged on the staging folder: a failed count is reported as a failed check result
+    (the schema check passed) and raw stays as it was. The verification is forced to fail here."""
+    import lake_assets.assets.cdc as cdc_assets
+    from lake_assets.sources.raw_avro import RawVerification
+
+    store = LocalObjectStore(lake_root)
+    write_full_load(store, "sales", "sales", "orders", COLUMNS, load_rows(DAY1, range(1, 3), 100))
+    monkeypatch.setattr(
+        cdc_assets,
+        "verify_cdc_raw",
+        lambda *args: RawVerification(2, [], ["landing has 3 records, staged 2"]),
+    )
+    result = materialize(lake_root, DAY1.date().isoformat())
+    assert not result.success and "failed its checks; nothing published" in failure_text(result)
+    checks = {c.check_name: (c.passed, c.metadata) for c in result.get_asset_check_evaluations()}
+    assert checks["conforms_to_schema"][0] is True
+    assert checks["counts_reconcile_with_landing"][0] is False
+    assert "landing has 3 records" in checks["counts_reconcile_with_landing"][1]["problems"].value
+    assert raw_files(lake_root) == {}
