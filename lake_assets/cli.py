@@ -237,8 +237,8 @@ def materialize(settings: LakeSettings, select: str, first: str, last: str, home
 
 def _replace_lake(root: Path, *, assume_yes: bool) -> None:
     """The demo starts from an empty lake: say what goes, ask when a person is at the terminal."""
-    files = sum(1 for p in root.rglob("*") if p.is_file())
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
+    files, size = len(sizes), sum(sizes)
     what = f"the lake at {root} ({files:,} files, {size / 1e6:,.1f} MB: landing, raw, tables, catalog)"
     if not assume_yes and sys.stdin.isatty():
         answer = input(f"lake demo starts afresh and deletes {what}. Delete it? [y/N] ")

@@ -32,8 +32,10 @@ import fastavro
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lake_assets.assets.spark_io import avro_reader
 from lake_assets.checks.table_checks import duplicate_keys
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
+from lake_assets.settings import SparkSettings
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
@@ -47,7 +49,6 @@ from lake_assets.tables.iceberg import (
 )
 from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms import cdc as T
-from lake_assets.transforms.spark_session import AVRO_FORMAT
 
 DELETE = "_delete"
 MAX_ATTEMPTS = 3
@@ -107,7 +108,9 @@ def table_columns(store: ObjectStore, spec: CdcTableSpec, registry_root: str = C
     return _avro_schema(store, spec, registry_root)[1]
 
 
-def _avro_schema(store: ObjectStore, spec: CdcTableSpec, registry_root: str) -> tuple[str, list[str]]:
+def _avro_schema(
+    store: ObjectStore, spec: CdcTableSpec, registry_root: str
+) -> tuple[dict[str, Any], list[str]]:
     versions = load_versions(store, spec, registry_root)
     if not versions:
         raise CdcMergeError(
@@ -115,7 +118,7 @@ def _avro_schema(store: ObjectStore, spec: CdcTableSpec, registry_root: str) -> 
         )
     schema = versions[-1].schema
     system = (T.OP, T.COMMIT_TS, T.POSITION, T.UNCHANGED)
-    return json.dumps(schema), [f["name"] for f in schema["fields"] if f["name"] not in system]
+    return schema, [f["name"] for f in schema["fields"] if f["name"] not in system]
 
 
 def _params(spec: CdcTableSpec, columns: list[str]) -> dict[str, Any]:
@@ -153,14 +156,14 @@ def _raw_version(store: ObjectStore, info: Any) -> int | str:
 
 
 def _read_raw(
-    spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, new: Sequence[str], schema_json: str
+    spark: SparkSession, store: ObjectStore, spec: CdcTableSpec, new: Sequence[str], schema: dict[str, Any]
 ) -> DataFrame:
     """The new raw files, read where they are (S3 through s3a), full loads flagged."""
     frames = []
     for load in (True, False):
         paths = [store.spark_uri(key) for key in new if _is_load(key) == load]
         if paths:
-            frame = spark.read.format(AVRO_FORMAT).option("avroSchema", schema_json).load(paths)
+            frame = avro_reader(spark, schema).load(paths)
             frames.append(frame.withColumn(T.LOAD_FLAG, F.lit(load)))
     changes = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
     return T.with_bucket(changes, spec.primary_key, spec.buckets)
@@ -223,11 +226,11 @@ def merge_new_changes(
     report: dict[str, Any] = {"raw_files_merged": len(new), "changes": 0, "mode": "none", "reload": False}
     if not new:
         return report
-    schema_json, columns = _avro_schema(store, spec, registry_root)
+    schema, columns = _avro_schema(store, spec, registry_root)
     params = _params(spec, columns)
     key = list(spec.primary_key)
     history_spec, current_spec = history_table(spec), current_table(spec)
-    changes = _read_raw(spark, store, spec, new, schema_json).cache()
+    changes = _read_raw(spark, store, spec, new, schema).cache()
     try:
         report["changes"] = changes.count()
         loads = any(_is_load(k) for k in new)
@@ -311,14 +314,15 @@ def merge_tables(
     specs: Sequence[CdcTableSpec],
     registry_root: str = CDC_SCHEMA_ROOT,
     *,
-    workers: int = 4,
+    workers: int = SparkSettings.merge_workers,
 ) -> dict[str, MergeOutcome]:
     """``merge_new_changes`` for each table, ``workers`` at a time in the one session; table name -> report,
     or the exception that stopped that table (the others go on: tables are independent commits).
 
-    Most of a small table's merge is waiting (Spark job scheduling, catalog commits), not computing, so tables
-    merged side by side overlap instead of queuing. Each merge keeps its own audit branches, temporary views
-    and cached frames; nothing is set on the shared session.
+    One table's job scheduling and catalog commits overlap another's Spark work, so eleven small tables take
+    about 0.6 of the time one after another (docs/PERFORMANCE.md; on two cores the CPU is then the limit).
+    Each merge keeps its own audit branches, temporary views and cached frames; nothing is set on the shared
+    session.
     """
 
     def merge(spec: CdcTableSpec) -> MergeOutcome:

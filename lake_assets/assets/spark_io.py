@@ -36,10 +36,11 @@ def read_raw_avro(
     paths = [uri for prefix in prefixes for uri in store.spark_uris(prefix, ".avro")]
     if not paths:
         return empty_raw_avro(spark, schema)
-    return _avro_reader(spark, schema).load(paths).withColumn(SOURCE_FILE_COL, F.col("_metadata.file_name"))
+    return avro_reader(spark, schema).load(paths).withColumn(SOURCE_FILE_COL, F.col("_metadata.file_name"))
 
 
-def _avro_reader(spark: SparkSession, schema: dict[str, Any]) -> DataFrameReader:
+def avro_reader(spark: SparkSession, schema: dict[str, Any]) -> DataFrameReader:
+    """Avro read with ``schema`` as the reader's: files of older compatible versions resolve into it."""
     return spark.read.format(AVRO_FORMAT).option("avroSchema", json.dumps(schema))
 
 
@@ -49,7 +50,7 @@ def empty_raw_avro(spark: SparkSession, schema: dict[str, Any]) -> DataFrame:
         empty = Path(tmp) / "empty.avro"
         with open(empty, "wb") as out:
             fastavro.writer(out, fastavro.parse_schema(schema), [])
-        columns = _avro_reader(spark, schema).load(str(empty)).withColumn(SOURCE_FILE_COL, F.lit("")).schema
+        columns = avro_reader(spark, schema).load(str(empty)).withColumn(SOURCE_FILE_COL, F.lit("")).schema
     return spark.createDataFrame([], columns)
 
 

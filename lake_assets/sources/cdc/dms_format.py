@@ -617,7 +617,7 @@ def parse_dms_file(
     position_column: str = POSITION_COLUMN,
     null_value: str = "",
     nosup_value: str = "<unchanged>",
-    not_carried: bytes | None = None,
+    not_carried: bytes | Sidecar | None = None,
 ) -> list[ChangeRow]:
     """Reads a DMS landing file, CSV (with or without header) or Parquet, into ChangeRows.
 
@@ -628,9 +628,10 @@ def parse_dms_file(
     without a sequence column get one from the file name and row number, which still sorts full loads before
     changes and makes the same file delivered twice collapse in the merge. A value the log did not carry is
     ``UNCHANGED``: in Parquet a cell listed under ``NOT_CARRIED_KEY``; in CSV with ``not_carried`` (the
-    sidecar's bytes, ``read_not_carried``) a cell the sidecar lists, every other cell being data; in CSV
-    without one (as DMS writes it) the ``nosup_value`` text. CSV values are text, except in the columns the
-    sidecar types: those hold the same values the capture's Parquet files would.
+    sidecar's bytes, ``read_not_carried``, or the ``Sidecar`` already read) a cell the sidecar lists, every
+    other cell being data; in CSV without one (as DMS writes it) the ``nosup_value`` text. CSV values are
+    text, except in the columns the sidecar types: those hold the same values the capture's Parquet files
+    would.
     """
     meta = parse_key(key)
     stem = _sort_stem(meta)
@@ -643,7 +644,7 @@ def parse_dms_file(
         for column, row in _not_carried_cells(key, table, (OP_COLUMN, timestamp_column, position_column)):
             records[row][names.index(column)] = UNCHANGED
     else:
-        sidecar = None if not_carried is None else read_sidecar(key, data, not_carried)
+        sidecar = read_sidecar(key, data, not_carried) if isinstance(not_carried, bytes) else not_carried
         first = _first_record(data)
         if not first:
             if sidecar is not None:

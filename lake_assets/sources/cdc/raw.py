@@ -111,8 +111,10 @@ def read_landing_file(
     data = store.get_bytes(key)
     not_carried = read_not_carried(store, key)  # after the file: the writer puts the sidecar first
     try:
+        # Read once: it checksums the whole file, and both the rows and the column types come from it.
+        sidecar = None if not_carried is None else read_sidecar(key, data, not_carried)
         rows = parse_dms_file(
-            key, data, spec.columns, timestamp_column=spec.timestamp_column, not_carried=not_carried
+            key, data, spec.columns, timestamp_column=spec.timestamp_column, not_carried=sidecar
         )
     except (DmsFormatError, ValueError, pa.ArrowInvalid) as exc:
         raise CdcRawError(
@@ -127,7 +129,7 @@ def read_landing_file(
         if not rows:
             names = _csv_header_columns(data) or names
         # Our capture's sidecar carries the source column types; DMS's own CSV files are text throughout.
-        types = read_sidecar(key, data, not_carried).column_types if not_carried is not None else {}
+        types = sidecar.column_types if sidecar is not None else {}
         columns = {n: avro_type(types.get(n, pa.string())) for n in names}
     clash = sorted(SYSTEM_NAMES & set(columns))
     if clash:
