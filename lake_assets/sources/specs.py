@@ -1,32 +1,129 @@
 """Declarative source specs: one YAML file per file/log/API source, validated when loaded.
 
 A source is data, not code: adding one is adding ``sources/specs/<name>.yaml`` (and, when the schema is
-declared rather than inferred, a registry subject). Every problem names the file, the field and the fix, and
-all problems of a folder are reported at once, so ``lake sources check`` can be a CI gate.
+declared rather than inferred, a registry subject). The file's shape is the pydantic models below (one per
+section, so editors can get a JSON Schema); ``explain`` turns pydantic's errors into messages naming the
+file, the field and the fix, and all problems of a folder are reported at once, so ``lake sources check``
+can be a CI gate.
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
-from collections.abc import Mapping
+import zoneinfo
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self, Union, get_args
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 DEFAULT_SPECS_DIR = Path(__file__).parent / "specs"
 FILE_KINDS = ("csv", "tsv", "jsonl", "xlsx", "log")
 KINDS = (*FILE_KINDS, "http_api")
 PARTITIONINGS = ("daily", "none")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
+_CRON_FIELD = re.compile(r"[0-9*/,\-A-Za-z?]+")
 
 
 class SpecError(ValueError):
     """One or more source specs are invalid; the message lists every problem with file, field and fix."""
+
+
+class Problems(ValueError):
+    """Raised by validators so ``explain`` keeps the project's wording: (sub-field, what, fix) per issue."""
+
+    def __init__(self, *issues: tuple[str, str, str]) -> None:
+        super().__init__("; ".join(what for _, what, _ in issues))
+        self.issues = issues
+
+
+def _bad(what: str, fix: str, sub_field: str = "") -> Problems:
+    return Problems((sub_field, what, fix))
+
+
+def checked(test: Callable[[str], Any], what: str, fix: str) -> Any:
+    """A text type with a rule worded for people (``what`` may use ``{v!r}``), instead of pydantic's."""
+
+    def run(value: str) -> str:
+        if not test(value):
+            raise _bad(what.format(v=value), fix)
+        return value
+
+    return Annotated[str, AfterValidator(run)]
+
+
+def _found(lookup: Callable[[str], object]) -> Callable[[str], bool]:
+    def test(name: str) -> bool:
+        try:
+            lookup(name)
+        except (LookupError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            return False
+        return True
+
+    return test
+
+
+_Char = checked(lambda v: len(v) == 1, "must be one character, got {v!r}", "write one character, e.g. ';'")
+_Encoding = checked(_found(codecs.lookup), "{v!r} is not a known encoding", "use e.g. utf-8, latin-1, cp1252")
+_Zone = checked(
+    _found(zoneinfo.ZoneInfo),
+    "{v!r} is not a time zone",
+    "use an IANA name such as UTC or Europe/Paris",
+)
+_Cron = checked(
+    lambda v: len(v.split()) == 5 and all(map(_CRON_FIELD.fullmatch, v.split())),
+    "{v!r} is not a 5-field cron expression",
+    "write e.g. '0 * * * *'",
+)
+_Url = checked(
+    lambda v: v.startswith(("http://", "https://")),
+    "{v!r} is not an http(s) URL",
+    "write e.g. https://api.example.com/v1/orders",
+)
+_EnvName = checked(
+    re.compile(r"[A-Z_][A-Z0-9_]*").fullmatch,
+    "{v!r} is not an environment variable name",
+    "name the variable holding the token (e.g. LAKE_API_SHOP_TOKEN); never write the token here",
+)
+_Cells = checked(
+    re.compile(r"[A-Z]{1,3}[1-9][0-9]*(:[A-Z]{1,3}[1-9][0-9]*)?").fullmatch,
+    "{v!r} is not a cell range",
+    "write e.g. A1:F500 or B3",
+)
+_SourceName = checked(
+    re.compile(r"[a-z][a-z0-9_]{0,62}").fullmatch,
+    "{v!r} is not a source name",
+    "use lower case letters, digits and _ (e.g. products)",
+)
+_Strings = Annotated[tuple[str, ...], Field(strict=False)]  # YAML lists become tuples: specs are hashable
+_Names = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
+
+
+class _Section(BaseModel):
+    """A mapping of a spec file: unknown keys, wrong types and loose coercions are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# -- the values the lake uses --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -47,19 +144,17 @@ class FormatOptions:
     preset: str | None = None  # log: a ready pattern (see LOG_PRESETS)
 
 
-@dataclass(frozen=True)
-class Pagination:
-    style: str = "none"  # none | page | cursor
+class Pagination(_Section):
+    style: Literal["none", "page", "cursor"] = "none"
     page_param: str = "page"
     first_page: int = 1
     page_size_param: str | None = None
-    page_size: int | None = None
+    page_size: PositiveInt | None = None
     cursor_param: str = "cursor"
     next_cursor_path: str = "next_cursor"
 
 
-@dataclass(frozen=True)
-class Incremental:
+class Incremental(_Section):
     """Pull only records newer than the watermark: send ``param=<watermark>``, advance it by ``field``."""
 
     param: str
@@ -67,9 +162,8 @@ class Incremental:
     initial: str | None = None
 
 
-@dataclass(frozen=True)
-class Auth:
-    token_env: str  # the NAME of the environment variable holding the token, never the token
+class Auth(_Section):
+    token_env: _EnvName  # the NAME of the environment variable holding the token, never the token
     header: str = "Authorization"
     scheme: str = "Bearer"
 
@@ -128,398 +222,347 @@ class SourceSpec:
         return self.schema_subject is None
 
 
-class _Checker:
-    """Reads one spec dict, collecting problems instead of stopping at the first one."""
+# -- the file's sections (its shape differs from the values where YAML is terser) ----------------------
 
-    def __init__(self, path: Path | None) -> None:
-        self.where = str(path) if path else "<spec>"
-        self.problems: list[str] = []
 
-    def problem(self, field_name: str, what: str, fix: str) -> None:
-        self.problems.append(f"{self.where}: field '{field_name}': {what}. Fix: {fix}.")
+class _Headed(_Section):
+    header: bool = True
+    columns: _Names = ()
+    null_values: _Strings = ("",)
 
-    def mapping(self, data: Any, field_name: str) -> dict[str, Any]:
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            self.problem(
-                field_name, f"must be a mapping, got {type(data).__name__}", "write key: value pairs"
-            )
-            return {}
-        return data
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if not self.header and not self.columns:
+            raise _bad("a file without a header needs column names", "list them in format.columns", "columns")
+        return self
 
-    def known(self, data: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-                self.problem(f"{prefix}{key}", "unknown field", f"remove it ({hint})")
 
-    def typed(
-        self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, prefix: str
-    ) -> Any:
-        value = data.get(key, default)
-        if value is default:
-            return default
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if not ok:
-            names = " or ".join(k.__name__ for k in kinds)
-            self.problem(f"{prefix}{key}", f"must be {names}, got {value!r}", f"write a {names}")
-            return default
-        return value
+class _Text(_Section):
+    encoding: _Encoding = "utf-8"
 
-    def positive(self, data: dict[str, Any], key: str, default: Any, prefix: str) -> Any:
-        value = self.typed(data, key, (int, float), default, prefix)
-        if value is not None and value <= 0:
-            self.problem(f"{prefix}{key}", f"must be positive, got {value}", "use a number above 0")
-            return default
-        return value
+
+class _Delimited(_Text, _Headed):
+    delimiter: _Char = ","
+    quotechar: _Char = '"'
+    escapechar: _Char | None = None
+    skip_rows: Annotated[int, Field(ge=0)] = 0
+
+
+class _Tsv(_Delimited):
+    delimiter: _Char = "\t"
+
+
+class _Xlsx(_Headed):
+    sheet: str | None = None
+    range: _Cells | None = None
+
+
+def _regex(pattern: str) -> str:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise _bad(f"not a valid regex ({exc})", "fix the regular expression") from None
+    if not compiled.groupindex:
+        raise _bad("the pattern has no named groups", "name each field: (?P<status>\\d+)")
+    return pattern
+
+
+def _preset(preset: str) -> str:
+    from lake_assets.sources.files.logs import LOG_PRESETS  # logs.py imports this module
+
+    if preset not in LOG_PRESETS:
+        raise _bad(f"{preset!r} is not a preset", f"use one of {', '.join(LOG_PRESETS)}")
+    return preset
+
+
+class _Log(_Text):
+    pattern: Annotated[str, AfterValidator(_regex)] | None = None
+    preset: Annotated[str, AfterValidator(_preset)] | None = None
+    null_values: _Strings = ("-",)
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.pattern is None) == (self.preset is None):
+            fix = "set one, e.g. preset: nginx_combined"
+            raise _bad("a log source needs exactly one of pattern or preset", fix, "pattern")
+        return self
+
+
+class _Schema(_Section):
+    subject: str | None = None  # a registry subject; None = inferred
+    infer_rows: PositiveInt = 1000
+
+
+class _EventTime(_Section):
+    column: Annotated[str, Field(min_length=1)]
+    format: str | None = None  # strptime format; None = ISO 8601
+    timezone: _Zone = "UTC"
+
+
+class _Sensor(_Section):
+    minimum_interval_seconds: PositiveInt = 30
+
+
+class _Trigger(_Section):
+    sensor: _Sensor | None = None
+    schedule: _Cron | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        given = self.model_fields_set
+        if len(given) != 1 or given == {"schedule"} and self.schedule is None:
+            raise _bad("needs exactly one of sensor or schedule", "write trigger: {schedule: '0 * * * *'}")
+        return self
+
+    def value(self) -> Trigger:
+        if self.schedule is not None:
+            return Trigger("schedule", self.schedule)
+        return Trigger("sensor", None, (self.sensor or _Sensor()).minimum_interval_seconds)
+
+
+class _Retries(_Section):
+    max_attempts: PositiveInt = 5
+    backoff_seconds: PositiveFloat = 1.0
+    max_backoff_seconds: PositiveFloat = 30.0
+
+
+class _RateLimit(_Section):
+    requests_per_second: PositiveFloat | None = None
+    max_retry_after_seconds: PositiveFloat = 300.0
+
+
+class _Api(_Section):
+    url: _Url
+    records_path: str = ""
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    pagination: Pagination = Pagination()
+    incremental: Incremental | None = None
+    auth: Auth | None = None
+    retries: _Retries = _Retries()
+    rate_limit: _RateLimit = _RateLimit()
+    timeout_seconds: PositiveFloat = 30.0
+    max_pages: PositiveInt = 10_000
+
+    def value(self) -> ApiOptions:
+        return ApiOptions(
+            **{k: v for k, v in self if k not in ("params", "retries", "rate_limit")},
+            params={k: str(v) for k, v in self.params.items()},
+            **dict(self.retries),
+            **dict(self.rate_limit),
+        )
+
+
+def _shorthand(expand: Callable[[str], Any], accepts: Any) -> BeforeValidator:
+    """YAML shorthands: ``event_time: ts`` for ``{column: ts}``, ``primary_key: id`` for ``[id]``..."""
+    return BeforeValidator(lambda v: expand(v) if isinstance(v, str) else v, json_schema_input_type=accepts)
+
+
+class _NoFormat(_Section):
+    pass
+
+
+class _Spec(_Section):
+    """A spec file; each kind's subclass fixes ``kind`` and the format (or api) block that kind takes."""
+
+    name: _SourceName
+    kind: str
+    description: str = ""
+    landing: str | None = None  # default landing/<files|api>/<name>/
+    format: _Section = _NoFormat()
+    schema_: Annotated[
+        _Schema, _shorthand(lambda v: {} if v == "infer" else v, Literal["infer"] | _Schema)
+    ] = Field(default_factory=_Schema, alias="schema")
+    event_time: Annotated[_EventTime | None, _shorthand(lambda v: {"column": v}, str | _EventTime | None)] = (
+        None
+    )
+    primary_key: Annotated[_Names, _shorthand(lambda v: (v,), str | list[str])] = ()
+    partitioning: Literal["daily", "none"] | None = None  # default daily with an event time, else none
+    trigger: _Trigger | None = None  # default a sensor, or an hourly schedule for an API
+    api: _Api | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, name: str, info: ValidationInfo) -> str:
+        path = (info.context or {}).get("path")
+        if path is not None and path.stem != name:
+            raise _bad(f"{name!r} differs from the file name {path.name}", f"rename the file to {name}.yaml")
+        return name
+
+    @field_validator("api", mode="before")
+    @classmethod
+    def _only_apis(cls, api: Any, info: ValidationInfo) -> Any:
+        if (kind := info.data.get("kind")) != "http_api":
+            raise _bad(f"only http_api sources take api options, this one is {kind}", "remove the api block")
+        return api
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        zone, issues = self.zone, []
+        if self.landing is not None and not self.landing.startswith(f"landing/{zone}/"):
+            where, fix = f"landing/{zone}/", f"use landing/{zone}/{self.name}/"
+            issues.append(("landing", f"{self.landing!r} is not under {where}", fix))
+        if self.partitioning == "daily" and self.event_time is None:
+            fix = "set event_time or partitioning: none"
+            issues.append(("partitioning", "daily partitions need an event time", fix))
+        if zone == "api" and self.trigger is not None and "sensor" in self.trigger.model_fields_set:
+            fix = "use trigger: {schedule: '0 * * * *'}"
+            issues.append(("trigger.sensor", "an API has no landing files to watch", fix))
+        if issues:
+            raise Problems(*issues)
+        return self
+
+    @property
+    def zone(self) -> str:
+        return "api" if self.kind == "http_api" else "files"
+
+    def value(self, path: Path | None) -> SourceSpec:
+        when, api = self.event_time, self.api
+        default_trigger = Trigger("schedule", "0 * * * *") if api else Trigger("sensor")
+        return SourceSpec(
+            name=self.name,
+            kind=self.kind,
+            spec_path=path,
+            landing_prefix=(self.landing or f"landing/{self.zone}/{self.name}").rstrip("/") + "/",
+            format=FormatOptions(**{("cell_range" if k == "range" else k): v for k, v in self.format}),
+            schema_subject=self.schema_.subject,
+            infer_rows=self.schema_.infer_rows,
+            event_time=when.column if when else None,
+            event_time_format=when.format if when else None,
+            timezone=when.timezone if when else "UTC",
+            primary_key=self.primary_key,
+            partitioning=self.partitioning or ("daily" if when else "none"),
+            trigger=self.trigger.value() if self.trigger else default_trigger,
+            api=api.value() if api else None,
+            description=self.description,
+        )
+
+
+_FORMATS = {"csv": _Delimited, "tsv": _Tsv, "jsonl": _Text, "xlsx": _Xlsx, "log": _Log, "http_api": _NoFormat}
+_BY_KIND: dict[str, type[_Spec]] = {
+    kind: create_model(
+        f"{kind}_source",
+        __base__=_Spec,
+        kind=(Literal[kind], ...),
+        format=(fmt, Field(default_factory=dict, validate_default=True)),  # the kind's rules hold when absent
+        api=(_Api, ...) if kind == "http_api" else (SkipJsonSchema[None], None),
+    )
+    for kind, fmt in _FORMATS.items()
+}
+_HINTS = {
+    "name": "use lower case letters, digits and _ (e.g. products)",
+    "schema": "write schema: infer or schema: {subject: NAME}",
+    "event_time": "write event_time: COLUMN or event_time: {column: COLUMN, timezone: UTC}",
+    "event_time.column": "name the column holding the event time",
+    "primary_key": "write e.g. [product_id]",
+    "format.columns": "write e.g. [id, name, price]",
+    "format.null_values": "write e.g. ['', 'NULL']",
+    "trigger": "write trigger: {schedule: '0 * * * *'} or trigger: {sensor: {}}",
+    "api": "write api: {url: https://api.example.com/v1/orders}",
+    "api.incremental": "write {param: updated_since, field: updated_at}",
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a source spec file, for editors (e.g. yaml-language-server's ``$schema``)."""
+    spec = Annotated[Union[tuple(_BY_KIND.values())], Field(discriminator="kind")]  # noqa: UP007
+    return {"title": "Lake source spec", **TypeAdapter(spec).json_schema()}
+
+
+# -- pydantic's errors in the project's words ----------------------------------------------------------
+
+_NOUNS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+}
+_NOUNS |= dict.fromkeys(("tuple_type", "list_type"), "a list")
+_NOUNS |= dict.fromkeys(("dict_type", "model_type", "dataclass_type"), "a mapping")
+_LIMITS = {
+    "greater_than": "use a number above {gt}",
+    "greater_than_equal": "use {ge} or more",
+    "less_than_equal": "use {le} or less",
+    "string_too_short": "write at least {min_length} character(s)",
+    "too_short": "list at least {min_length}",
+}
+_WRITE = {
+    "text": "write text (quote it)",
+    "a list": "write a list, e.g. [a, b]",
+    "a mapping": "write key: value pairs",
+}
+
+
+def explain(error: ValidationError, root: type, hints: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """``(field path, what is wrong, fix)`` per error of validating ``root``; ``hints``: fixes by path."""
+    found: list[tuple[str, str, str]] = []
+    for e in error.errors():
+        loc, kind, got, ctx = e["loc"], e["type"], e["input"], e.get("ctx", {})
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        general = re.sub(r"\[\d+\]", "", at).lstrip(".")
+        hint = hints.get(general)
+        if isinstance(ctx.get("error"), Problems):
+            found += [(f"{at}.{sub}".strip("."), what, fix) for sub, what, fix in ctx["error"].issues]
+            continue
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            known = _keys(root, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            also = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(known) or 'none'}"
+            what, fix = "unknown field", f"remove it ({also})"
+        elif kind in ("missing", "missing_argument"):
+            what, fix = "missing", hint or hints.get(general.rpartition(".")[0]) or "add it"
+        elif kind == "literal_error":
+            what, fix = f"{got!r} is not known", f"use one of {ctx['expected']}"
+        elif kind in _NOUNS:
+            noun = _NOUNS[kind]
+            what, fix = f"must be {noun}, got {got!r}", hint or _WRITE.get(noun, f"write {noun}")
+        else:  # a constraint, e.g. "Input should be greater than 0"
+            said = re.sub(r" after validation.*", "", re.sub(r"^\w+ should", "must", e["msg"]))
+            what = f"{said}, got {got!r}"
+            fix = hint or _LIMITS.get(kind, "correct the value").format(**ctx)
+        found.append((at, what, fix))
+    return found
+
+
+def _keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where ``loc`` points (for "did you mean")."""
+    for part in loc:
+        if isinstance(part, str):
+            by_key = {f.alias or n: f.annotation for n, f in model.__pydantic_fields__.items()}
+            model = next((t for t in _types(by_key.get(part)) if hasattr(t, "__pydantic_fields__")), None)
+            if model is None:
+                return []
+    return [f.alias or n for n, f in model.__pydantic_fields__.items()]
+
+
+def _types(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for arg in get_args(annotation):
+        yield from _types(arg)
+
+
+# -- loading -------------------------------------------------------------------------------------------
 
 
 def parse_spec(data: Any, path: Path | None = None) -> tuple[SourceSpec | None, list[str]]:
     """A spec from its YAML data, or None and the problems (each naming file, field and fix)."""
-    c = _Checker(path)
+    where = str(path) if path else "<spec>"
+
+    def message(at: str, what: str, fix: str) -> str:
+        return f"{where}: field '{at or '<top>'}': {what}. Fix: {fix}."
+
     if not isinstance(data, dict):
-        c.problem("<top>", "a spec must be a mapping", "start the file with 'name: ...' and 'kind: ...'")
-        return None, c.problems
-    c.known(
-        data,
-        (
-            "name", "kind", "description", "landing", "format", "schema", "event_time", "primary_key",
-            "partitioning", "trigger", "api",
-        ),
-        "",
-    )  # fmt: skip
-    name = data.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        c.problem(
-            "name", f"{name!r} is not a source name", "use lower case letters, digits and _ (e.g. products)"
-        )
-        name = "invalid"
-    elif path is not None and path.stem != name:
-        c.problem(
-            "name", f"{name!r} differs from the file name {path.name}", f"rename the file to {name}.yaml"
-        )
+        return None, [
+            message("", "a spec must be a mapping", "start the file with 'name: ...' and 'kind: ...'")
+        ]
     kind = data.get("kind")
-    if kind not in KINDS:
-        c.problem("kind", f"{kind!r} is not a source kind", f"use one of {', '.join(KINDS)}")
-        kind = "csv"
-    folder = f"{'api' if kind == 'http_api' else 'files'}/{name}"
-    landing = data.get("landing", f"landing/{folder}/")
-    if not isinstance(landing, str) or not landing.startswith(f"landing/{folder.split('/')[0]}/"):
-        c.problem(
-            "landing", f"{landing!r} is not under landing/{folder.split('/')[0]}/", f"use landing/{folder}/"
-        )
-        landing = f"landing/{folder}/"
-    landing = landing.rstrip("/") + "/"
-
-    fmt = _format(c, c.mapping(data.get("format"), "format"), kind)
-    subject, infer_rows = _schema(c, data.get("schema", "infer"))
-    event_time, time_format, tz = _event_time(c, data.get("event_time"))
-    pk = data.get("primary_key", [])
-    if isinstance(pk, str):
-        pk = [pk]
-    if not isinstance(pk, list) or not all(isinstance(k, str) and k for k in pk):
-        c.problem("primary_key", f"{pk!r} is not a list of column names", "write e.g. [product_id]")
-        pk = []
-    partitioning = data.get("partitioning", "daily" if event_time else "none")
-    if partitioning not in PARTITIONINGS:
-        c.problem("partitioning", f"{partitioning!r} is not known", f"use one of {', '.join(PARTITIONINGS)}")
-        partitioning = "none"
-    if partitioning == "daily" and not event_time:
-        c.problem(
-            "partitioning", "daily partitions need an event time", "set event_time or partitioning: none"
-        )
-    trigger = _trigger(c, data.get("trigger"), kind)
-    api = None
-    if kind == "http_api":
-        api = _api(c, c.mapping(data.get("api"), "api"))
-    elif "api" in data:
-        c.problem(
-            "api", f"only http_api sources take api options, this one is {kind}", "remove the api block"
-        )
-    if c.problems:
-        return None, c.problems
-    return (
-        SourceSpec(
-            name=name,
-            kind=kind,
-            spec_path=path,
-            landing_prefix=landing,
-            format=fmt,
-            schema_subject=subject,
-            infer_rows=infer_rows,
-            event_time=event_time,
-            event_time_format=time_format,
-            timezone=tz,
-            primary_key=tuple(pk),
-            partitioning=partitioning,
-            trigger=trigger,
-            api=api,
-            description=str(data.get("description", "")),
-        ),
-        [],
-    )
-
-
-def _format(c: _Checker, data: dict[str, Any], kind: str) -> FormatOptions:
-    p = "format."
-    allowed: dict[str, tuple[str, ...]] = {
-        "csv": (
-            "encoding",
-            "delimiter",
-            "quotechar",
-            "escapechar",
-            "header",
-            "columns",
-            "skip_rows",
-            "null_values",
-        ),
-        "tsv": (
-            "encoding",
-            "delimiter",
-            "quotechar",
-            "escapechar",
-            "header",
-            "columns",
-            "skip_rows",
-            "null_values",
-        ),
-        "jsonl": ("encoding",),
-        "xlsx": ("sheet", "range", "header", "columns", "null_values"),
-        "log": ("encoding", "pattern", "preset", "null_values"),
-        "http_api": (),
-    }
-    c.known(data, allowed[kind], p)
-    defaults = FormatOptions(delimiter="\t" if kind == "tsv" else ",")
-    encoding = c.typed(data, "encoding", str, defaults.encoding, p)
+    model = _BY_KIND.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        what = "missing" if kind is None else f"{kind!r} is not a source kind"
+        return None, [message("kind", what, f"use one of {', '.join(KINDS)}")]
     try:
-        import codecs
-
-        codecs.lookup(encoding)
-    except LookupError:
-        c.problem(
-            "format.encoding", f"{encoding!r} is not a known encoding", "use e.g. utf-8, latin-1, cp1252"
-        )
-        encoding = "utf-8"
-    values: dict[str, Any] = {"encoding": encoding}
-    for key in ("delimiter", "quotechar", "escapechar"):
-        value = c.typed(data, key, str, getattr(defaults, key), p)
-        if value is not None and len(value) != 1:
-            c.problem(
-                f"format.{key}", f"must be one character, got {value!r}", "write one character, e.g. ';'"
-            )
-            value = getattr(defaults, key)
-        values[key] = value
-    values["header"] = c.typed(data, "header", bool, True, p)
-    columns = data.get("columns", [])
-    if not isinstance(columns, list) or not all(isinstance(x, str) and x for x in columns):
-        c.problem("format.columns", f"{columns!r} is not a list of names", "write e.g. [id, name, price]")
-        columns = []
-    if not values["header"] and not columns:
-        c.problem(
-            "format.columns", "a file without a header needs column names", "list them in format.columns"
-        )
-    values["columns"] = tuple(columns)
-    skip = c.typed(data, "skip_rows", int, 0, p)
-    values["skip_rows"] = max(0, skip)
-    nulls = data.get("null_values", ["-"] if kind == "log" else [""])
-    if not isinstance(nulls, list) or not all(isinstance(x, str) for x in nulls):
-        c.problem("format.null_values", f"{nulls!r} is not a list of strings", "write e.g. ['', 'NULL']")
-        nulls = [""]
-    values["null_values"] = tuple(nulls)
-    values["sheet"] = c.typed(data, "sheet", str, None, p)
-    cell_range = c.typed(data, "range", str, None, p)
-    if cell_range is not None and not re.fullmatch(
-        r"[A-Z]{1,3}[1-9][0-9]*(:[A-Z]{1,3}[1-9][0-9]*)?", cell_range
-    ):
-        c.problem("format.range", f"{cell_range!r} is not a cell range", "write e.g. A1:F500 or B3")
-        cell_range = None
-    values["cell_range"] = cell_range
-    if kind == "log":
-        from lake_assets.sources.files.logs import LOG_PRESETS
-
-        pattern = c.typed(data, "pattern", str, None, p)
-        preset = c.typed(data, "preset", str, None, p)
-        if (pattern is None) == (preset is None):
-            c.problem(
-                "format.pattern",
-                "a log source needs exactly one of pattern or preset",
-                "set one, e.g. preset: nginx_combined",
-            )
-        if preset is not None and preset not in LOG_PRESETS:
-            c.problem("format.preset", f"{preset!r} is not a preset", f"use one of {', '.join(LOG_PRESETS)}")
-        if pattern is not None:
-            try:
-                compiled = re.compile(pattern)
-                if not compiled.groupindex:
-                    c.problem(
-                        "format.pattern",
-                        "the pattern has no named groups",
-                        "name each field: (?P<status>\\d+)",
-                    )
-            except re.error as exc:
-                c.problem("format.pattern", f"not a valid regex ({exc})", "fix the regular expression")
-        values["pattern"], values["preset"] = pattern, preset
-    return FormatOptions(**values)
-
-
-def _schema(c: _Checker, data: Any) -> tuple[str | None, int]:
-    if data == "infer":
-        return None, 1000
-    if isinstance(data, dict):
-        c.known(data, ("subject", "infer_rows"), "schema.")
-        rows = c.positive(data, "infer_rows", 1000, "schema.")
-        subject = data.get("subject")
-        if subject is not None and not isinstance(subject, str):
-            c.problem(
-                "schema.subject", f"{subject!r} is not a subject name", "write the registry subject name"
-            )
-            subject = None
-        return subject, int(rows)
-    c.problem(
-        "schema",
-        f"{data!r} is neither 'infer' nor a mapping",
-        "write schema: infer or schema: {subject: NAME}",
-    )
-    return None, 1000
-
-
-def _event_time(c: _Checker, data: Any) -> tuple[str | None, str | None, str]:
-    if data is None:
-        return None, None, "UTC"
-    if isinstance(data, str):
-        return data, None, "UTC"
-    body = c.mapping(data, "event_time")
-    c.known(body, ("column", "format", "timezone"), "event_time.")
-    column = c.typed(body, "column", str, None, "event_time.")
-    if not column:
-        c.problem("event_time.column", "missing", "name the column holding the event time")
-    tz = c.typed(body, "timezone", str, "UTC", "event_time.")
-    try:
-        import zoneinfo
-
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        c.problem(
-            "event_time.timezone",
-            f"{tz!r} is not a time zone",
-            "use an IANA name such as UTC or Europe/Paris",
-        )
-        tz = "UTC"
-    return column, c.typed(body, "format", str, None, "event_time."), tz
-
-
-def _trigger(c: _Checker, data: Any, kind: str) -> Trigger:
-    if data is None:
-        return Trigger("schedule", "0 * * * *") if kind == "http_api" else Trigger("sensor")
-    body = c.mapping(data, "trigger")
-    c.known(body, ("sensor", "schedule"), "trigger.")
-    if len(body) != 1:
-        c.problem(
-            "trigger", "needs exactly one of sensor or schedule", "write trigger: {schedule: '0 * * * *'}"
-        )
-        return Trigger("sensor")
-    if "schedule" in body:
-        cron = body["schedule"]
-        if (
-            not isinstance(cron, str)
-            or len(cron.split()) != 5
-            or not all(map(_CRON_FIELD.match, cron.split()))
-        ):
-            c.problem(
-                "trigger.schedule", f"{cron!r} is not a 5-field cron expression", "write e.g. '0 * * * *'"
-            )
-            cron = "0 * * * *"
-        return Trigger("schedule", cron)
-    if kind == "http_api":
-        c.problem(
-            "trigger.sensor", "an API has no landing files to watch", "use trigger: {schedule: '0 * * * *'}"
-        )
-    sensor = c.mapping(body.get("sensor"), "trigger.sensor")
-    c.known(sensor, ("minimum_interval_seconds",), "trigger.sensor.")
-    return Trigger("sensor", None, int(c.positive(sensor, "minimum_interval_seconds", 30, "trigger.sensor.")))
-
-
-def _api(c: _Checker, data: dict[str, Any]) -> ApiOptions | None:
-    p = "api."
-    c.known(
-        data,
-        (
-            "url", "records_path", "params", "pagination", "incremental", "auth", "retries", "rate_limit",
-            "timeout_seconds", "max_pages",
-        ),
-        p,
-    )  # fmt: skip
-    url = data.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        c.problem("api.url", f"{url!r} is not an http(s) URL", "write e.g. https://api.example.com/v1/orders")
-        url = "http://invalid"
-    params = c.mapping(data.get("params"), "api.params")
-    pag = c.mapping(data.get("pagination"), "api.pagination")
-    pag_fields = ("style", "page_param", "first_page", "page_size_param", "page_size", "cursor_param")
-    c.known(pag, (*pag_fields, "next_cursor_path"), "api.pagination.")
-    style = pag.get("style", "none")
-    if style not in ("none", "page", "cursor"):
-        c.problem("api.pagination.style", f"{style!r} is not a style", "use page, cursor or none")
-        style = "none"
-    pagination = Pagination(
-        style=style,
-        page_param=c.typed(pag, "page_param", str, "page", "api.pagination."),
-        first_page=c.typed(pag, "first_page", int, 1, "api.pagination."),
-        page_size_param=c.typed(pag, "page_size_param", str, None, "api.pagination."),
-        page_size=c.positive(pag, "page_size", None, "api.pagination."),
-        cursor_param=c.typed(pag, "cursor_param", str, "cursor", "api.pagination."),
-        next_cursor_path=c.typed(pag, "next_cursor_path", str, "next_cursor", "api.pagination."),
-    )
-    incremental = None
-    if "incremental" in data:
-        inc = c.mapping(data["incremental"], "api.incremental")
-        c.known(inc, ("param", "field", "initial"), "api.incremental.")
-        if not isinstance(inc.get("param"), str) or not isinstance(inc.get("field"), str):
-            c.problem(
-                "api.incremental", "needs param and field", "write {param: updated_since, field: updated_at}"
-            )
-        else:
-            incremental = Incremental(
-                inc["param"], inc["field"], c.typed(inc, "initial", str, None, "api.incremental.")
-            )
-    auth = None
-    if "auth" in data:
-        body = c.mapping(data["auth"], "api.auth")
-        c.known(body, ("token_env", "header", "scheme"), "api.auth.")
-        token_env = body.get("token_env")
-        if not isinstance(token_env, str) or not _ENV_NAME.match(token_env):
-            c.problem(
-                "api.auth.token_env", f"{token_env!r} is not an environment variable name",
-                "name the variable holding the token (e.g. LAKE_API_SHOP_TOKEN); never write the token here",
-            )  # fmt: skip
-        else:
-            auth = Auth(
-                token_env,
-                c.typed(body, "header", str, "Authorization", "api.auth."),
-                c.typed(body, "scheme", str, "Bearer", "api.auth."),
-            )
-    retries = c.mapping(data.get("retries"), "api.retries")
-    c.known(retries, ("max_attempts", "backoff_seconds", "max_backoff_seconds"), "api.retries.")
-    rate = c.mapping(data.get("rate_limit"), "api.rate_limit")
-    c.known(rate, ("requests_per_second", "max_retry_after_seconds"), "api.rate_limit.")
-    return ApiOptions(
-        url=url,
-        records_path=c.typed(data, "records_path", str, "", p),
-        params={str(k): str(v) for k, v in params.items()},
-        pagination=pagination,
-        incremental=incremental,
-        auth=auth,
-        max_attempts=int(c.positive(retries, "max_attempts", 5, "api.retries.")),
-        backoff_seconds=float(c.positive(retries, "backoff_seconds", 1.0, "api.retries.")),
-        max_backoff_seconds=float(c.positive(retries, "max_backoff_seconds", 30.0, "api.retries.")),
-        requests_per_second=c.positive(rate, "requests_per_second", None, "api.rate_limit."),
-        max_retry_after_seconds=float(c.positive(rate, "max_retry_after_seconds", 300.0, "api.rate_limit.")),
-        timeout_seconds=float(c.positive(data, "timeout_seconds", 30.0, p)),
-        max_pages=int(c.positive(data, "max_pages", 10_000, p)),
-    )
+        return model.model_validate(data, context={"path": path}).value(path), []
+    except ValidationError as exc:
+        return None, [message(*problem) for problem in explain(exc, model, _HINTS)]
 
 
 def _read(path: Path) -> tuple[SourceSpec | None, list[str]]:
