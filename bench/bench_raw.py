@@ -29,11 +29,13 @@ from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
 from lake_assets.samples.events import generate_events
-from lake_assets.sensors.landing import index_new_landing_objects
+from lake_assets.sensors.landing import plan_new_objects
 from lake_assets.settings import BatchLimits
 from lake_assets.sources.events.intake import EventIntake
-from lake_assets.sources.events.landing_index import LandingCursor, partition_objects
+from lake_assets.sources.events.kind import EventSourceKind
+from lake_assets.sources.events.landing_index import partition_objects
 from lake_assets.sources.events.raw import avro_file_name, build_raw_partition, build_raw_partitions
+from lake_assets.sources.landing_cursor import LandingCursor
 from lake_assets.sources.raw_avro import AVRO_CODEC, FINGERPRINT_KEY, SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
 from lake_assets.storage import ObjectStore
 
@@ -146,8 +148,8 @@ def main() -> None:
         report = EventIntake(store, decoder, limits).ingest(
             generate_events(args.events, days=args.days), "bench"
         )
-        partitions_found, _, _ = index_new_landing_objects(lake, LandingCursor(), limit=None)
-        partitions = sorted(partitions_found)
+        plan, _ = plan_new_objects(lake, EventSourceKind(registry), LandingCursor(), bounded=False)
+        partitions = sorted(plan.partitions)
         print(
             f"setup {time.perf_counter() - started:.1f} s: {args.events:,} events generated, "
             f"{report.landed:,} landed in {len(report.landing_keys)} objects "

@@ -4,7 +4,7 @@
 cursor, read each new object, write its index markers, build the run requests and the new cursor. Setup (not
 timed): land 10,000 small objects under Firehose-like keys ``landing/events/YYYY/MM/DD/HH/shop-1-<time>-<uuid>
 .jsonl`` spread over 7 days (a few valid events each from ``generate_events``), then index them all with
-``index_new_landing_objects(limit=None)`` so the cursor has caught up. Timed: one tick after 10 new objects
+``plan_new_objects(bounded=False)`` so the cursor has caught up. Timed: one tick after 10 new objects
 land (repeated ``--repeat`` times, each with 10 fresh objects), then one tick with nothing new.
 
     .venv/bin/python bench/bench_sensor.py [--objects 10000] [--new 10] [--repeat 3] [--only s3|local]
@@ -32,10 +32,13 @@ import dagster as dg  # noqa: E402
 import orjson  # noqa: E402
 
 import lake_assets.resources.lake as lake_module  # noqa: E402
+from lake_assets.registry import SchemaRegistry  # noqa: E402
 from lake_assets.resources.lake import LakeResource  # noqa: E402
 from lake_assets.samples.events import generate_events  # noqa: E402
-from lake_assets.sensors.landing import index_new_landing_objects, landing_events_sensor  # noqa: E402
-from lake_assets.sources.events.landing_index import EVENTS_LANDING_PREFIX, LandingCursor  # noqa: E402
+from lake_assets.sensors.landing import landing_events_sensor, plan_new_objects  # noqa: E402
+from lake_assets.sources.events.kind import EventSourceKind  # noqa: E402
+from lake_assets.sources.events.landing_index import EVENTS_LANDING_PREFIX  # noqa: E402
+from lake_assets.sources.landing_cursor import LandingCursor  # noqa: E402
 from lake_assets.storage import ObjectStore  # noqa: E402
 from lake_assets_tests.fixtures.seaweed import (  # noqa: E402
     DUMMY_ACCESS_KEY,
@@ -171,14 +174,16 @@ def run(name: str, lake: LakeResource, args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     cursor, lists, ticks, partitions = LandingCursor(), store.list_calls, 0, 0
-    while True:  # limit=None indexes everything in one call; the loop only proves nothing is left
-        found, cursor, _ = index_new_landing_objects(lake, cursor, limit=None)
+    kind = EventSourceKind(SchemaRegistry.from_directory())
+    while True:  # unbounded: everything in one call; the loop only proves nothing is left
+        plan, found = plan_new_objects(lake, kind, cursor, bounded=False)
+        cursor = found.cursor
         ticks += 1
-        partitions += len(found)
-        if not found:
+        partitions += len(plan.partitions)
+        if not plan.partitions:
             break
     print(
-        f"catch-up (not timed): {ticks} index_new_landing_objects calls (the last finds nothing), "
+        f"catch-up (not timed): {ticks} plan_new_objects calls (the last finds nothing), "
         f"{store.list_calls - lists} list calls, "
         f"{partitions} partitions, {time.perf_counter() - started:.1f} s; cursor {len(cursor.to_json()):,} "
         f"bytes, {len(cursor.seen)} keys in the look-back window"

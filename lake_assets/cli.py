@@ -194,10 +194,13 @@ def cmd_index(args: argparse.Namespace, settings: LakeSettings) -> int:
 
 
 def _index(settings: LakeSettings) -> tuple[dict[tuple[str, str], list[str]], str]:
-    """Run the landing sensor's indexing once, with its cursor kept in the lake; returns the cursor too."""
+    """Run the events landing sensor's indexing once, with its cursor kept in the lake; returns the cursor
+    too. Unbounded: a catch-up from the command line reads everything new at once."""
+    from lake_assets.registry import SchemaRegistry
     from lake_assets.resources.lake import LakeResource
-    from lake_assets.sensors.landing import index_new_landing_objects
-    from lake_assets.sources.events.landing_index import LandingCursor
+    from lake_assets.sensors.landing import plan_new_objects
+    from lake_assets.sources.events.kind import EventSourceKind
+    from lake_assets.sources.landing_cursor import LandingCursor
 
     lake = LakeResource.from_settings(settings)
     cursor_key = "_system/cli/landing_cursor.json"
@@ -205,9 +208,12 @@ def _index(settings: LakeSettings) -> tuple[dict[tuple[str, str], list[str]], st
     cursor = LandingCursor.from_json(
         store.get_bytes(cursor_key).decode() if store.exists(cursor_key) else None
     )
-    partitions, cursor, _ = index_new_landing_objects(lake, cursor, limit=None)
-    store.put_bytes(cursor_key, cursor.to_json().encode())
-    return partitions, cursor.to_json()
+    plan, found = plan_new_objects(
+        lake, EventSourceKind(SchemaRegistry.from_directory()), cursor, bounded=False
+    )
+    store.put_bytes(cursor_key, found.cursor.to_json().encode())
+    partitions = {k: sorted(o.key for o in v) for k, v in sorted(plan.partitions.items())}
+    return partitions, found.cursor.to_json()
 
 
 def _dagster_env(settings: LakeSettings, home: Path) -> dict[str, str]:
@@ -302,7 +308,17 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         f"{stats.orders:,} orders"
     )
     print(f"demo finished in {time.monotonic() - started:.1f} s. DAGSTER_HOME={args.dagster_home}")
-    print(f"Next: DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev   (then open http://127.0.0.1:3000)")
+    from urllib.parse import quote
+
+    # The lineage page opens with every group collapsed; `expanded` lists the UI's ids of the groups to open
+    # (the same link as in the README).
+    groups = ",".join(f"global@global:{group}" for group in ("raw", "intermediate", "final"))
+    expanded = quote(groups, safe="")
+    print(
+        f"Next: cd {REPO_ROOT} && DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev, "
+        "then open the asset lineage with every group expanded:"
+    )
+    print(f"http://127.0.0.1:3000/asset-groups?expanded={expanded}")
     return 0
 
 
@@ -328,7 +344,8 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.d
 
     from lake_assets.resources.lake import LakeResource
     from lake_assets.samples.cdc import SOURCE, write_sample_changes, write_sample_load
-    from lake_assets.sensors.cdc import build_cdc_sensor
+    from lake_assets.sensors.landing import build_landing_sensor
+    from lake_assets.sources.cdc.kind import CdcSourceKind
 
     shop = [s for s in specs if s.source == SOURCE and s.table in ("customers", "orders")]
     if len(shop) != 2:
@@ -339,7 +356,8 @@ def _demo_cdc(settings: LakeSettings, specs: Sequence[Any], seed: int, day: dt.d
     sample, _ = write_sample_load(store, when, seed=seed)
     loaded = len(sample.customers) + len(sample.orders)
     changed, _ = write_sample_changes(store, sample, when + dt.timedelta(hours=1))
-    sensor = build_cdc_sensor(shop)
+    sensor = build_landing_sensor(CdcSourceKind(shop))
+    assert sensor is not None
     tick = sensor(dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)}))
     daily: dict[str, set[str]] = {}
     for request in tick.run_requests:
@@ -370,16 +388,18 @@ def _demo_sources(
     from lake_assets.resources.lake import LakeResource
     from lake_assets.samples.api import sample_orders, serve_orders
     from lake_assets.samples.files import write_samples
-    from lake_assets.sensors.sources import build_files_sensor
+    from lake_assets.sensors.landing import build_landing_sensor
     from lake_assets.sources.api.pull import pull_api
     from lake_assets.sources.files.index import index_object
+    from lake_assets.sources.files.kind import FileSourceKind
     from lake_assets.sources.specs import load_specs
 
     step = time.monotonic()
     store = _store(settings)
     specs = load_specs()
     written = write_samples(Path(settings.lake_root), seed=seed)
-    sensor = build_files_sensor(specs)
+    sensor = build_landing_sensor(FileSourceKind(specs))
+    assert sensor is not None
     tick = sensor(dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)}))
     daily: dict[str, set[str]] = {}
     whole: set[str] = set()

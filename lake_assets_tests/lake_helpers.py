@@ -61,3 +61,15 @@ def event(n: int | str, **extra: object) -> bytes:
 
 def lake_resource(root: Path | str) -> LakeResource:
     return LakeResource(lake_root=str(root))
+
+
+def index_landing(lake: LakeResource) -> dict[tuple[str, str], list[str]]:
+    """What the events landing sensor does, unbounded, from a fresh cursor: (subject, day) -> landing keys."""
+    from lake_assets.sensors.landing import plan_new_objects
+    from lake_assets.sources.events.kind import EventSourceKind
+    from lake_assets.sources.landing_cursor import LandingCursor
+
+    plan, _ = plan_new_objects(
+        lake, EventSourceKind(SchemaRegistry.from_directory()), LandingCursor(), bounded=False
+    )
+    return {k: sorted(o.key for o in v) for k, v in sorted(plan.partitions.items())}

@@ -1,6 +1,7 @@
 """CDC tables as assets, generated from ``sources/cdc/tables.yaml`` (a factory over the specs, no copies).
 
-Per table: ``raw/cdc/<source>/<table>`` (Avro by day of change), ``intermediate/cdc/<source>/<table>``
+Per table: ``raw/cdc/<source>/<table>`` (Avro by day of change; the raw asset factory of ``assets/raw.py``
+over ``sources/cdc/kind.py``), ``intermediate/cdc/<source>/<table>``
 (current state) and ``..._history`` (SCD type 2), the Iceberg tables
 ``intermediate.cdc_<source>_<table>[_history]``. The intermediate assets of one source are one subsettable
 multi-asset (``merge_cdc_<source>``), so the tables a run selects merge side by side in one Spark session.
@@ -22,122 +23,16 @@ from lake_assets.assets.cdc_merge import (
     table_columns,
 )
 from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
-from lake_assets.assets.partitions import DAILY, SINGLE_RUN
-from lake_assets.checks.raw import CONFORMS, RECONCILES, raw_check_specs, staged_check_results
-from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, CdcSchemaError, load_versions, register_version
+from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sources.cdc.raw import (
-    CdcRawError,
-    build_cdc_raw,
-    forget_rebuilt,
-    unrecognised_message,
-    verify_cdc_raw,
-)
 from lake_assets.sources.cdc.reconcile import source_checksum
 from lake_assets.sources.cdc.specs import CdcTableSpec
-from lake_assets.storage import Zone, partition_prefix, zone_prefix
 from lake_assets.transforms.cdc_checksum import checksum
 
 KEY_UNIQUE = "primary_key_unique"
 RECONCILES_SOURCE = "reconciles_with_source"
 LANDING_NAMES = "landing_files_named_as_dms"
-
-
-# ------------------------------------------------------------------------------------------------ raw
-
-
-def build_raw_cdc_asset(spec: CdcTableSpec, registry_root: str = CDC_SCHEMA_ROOT) -> dg.AssetsDefinition:
-    key = raw_cdc_key(spec)
-
-    @dg.asset(
-        key=key,
-        group_name="raw",
-        kinds={"avro"},
-        partitions_def=DAILY,
-        backfill_policy=SINGLE_RUN,
-        description=f"Changes of `{spec.source}.{spec.qualified}` as Avro, one file per landing DMS file, "
-        "by day of change (full load: the load day). Schema derived from the landed files, registered under "
-        f"`{registry_root}/{spec.name}/`.",
-        metadata={
-            "primary_key": list(spec.primary_key),
-            "landing": f"landing/cdc/{spec.source}/{spec.schema}/",
-        },
-        check_specs=[
-            *raw_check_specs(
-                key,
-                conforms="Files carry a registered schema.",
-                reconciles="Raw records = landed rows of the days.",
-            ),
-            dg.AssetCheckSpec(
-                LANDING_NAMES,
-                asset=key,
-                blocking=False,
-                description="Every file in the table's landing folder has a DMS name; others are not read.",
-            ),
-        ],
-    )
-    def raw_cdc(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
-        store = lake.store
-        days = list(context.partition_keys)
-        with store.staging_dir() as stage:
-            try:
-                result = build_cdc_raw(store, spec, days, stage, registry_root)
-            except (CdcRawError, CdcSchemaError) as exc:  # an unreadable file, a schema change: what to do
-                raise dg.Failure(description=str(exc)) from None
-            for day in days:
-                verification = verify_cdc_raw(stage / f"dt={day}", result.resolver.all, result.expected[day])
-                if not verification.passed:  # both results reported, then nothing published
-                    yield from staged_check_results(
-                        verification.schema_problems, verification.count_problems, day=day
-                    )
-                    raise dg.Failure(
-                        description=f"raw/cdc/{spec.name} dt={day} failed its checks; nothing published: "
-                        + "; ".join(verification.problems)
-                    )
-            registered = [
-                register_version(store, spec, v, registry_root) for v in result.resolver.new_versions
-            ]
-            for key_ in registered:
-                context.log.info(f"raw/cdc/{spec.name}: registered {key_}")
-            for day in days:
-                folder = stage / f"dt={day}"
-                folder.mkdir(exist_ok=True)
-                store.publish_dir(folder, partition_prefix(Zone.RAW, "cdc", spec.name, day))
-            forget_rebuilt(store, spec, result, days)
-        if result.resolver.all:  # on Glue, raw is an Avro table too: the published days are its partitions
-            name = "cdc_" + spec.name.replace("/", "_")
-            lake.register_raw(
-                name, zone_prefix(Zone.RAW, "cdc", spec.name), result.resolver.all[-1].schema, days
-            )
-        if result.unrecognised:
-            context.log.warning(unrecognised_message(spec, result.unrecognised))
-        latest = result.resolver.all[-1].schema_id if result.resolver.all else None
-        records = sum(result.days.values())
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": records,
-                "landing_objects": len(result.landing_objects),
-                "schema_id": latest or "",
-                "registered_versions": [v.schema_id for v in result.resolver.new_versions],
-                "unrecognised_landing_objects": result.unrecognised,
-            },
-            check_results=[
-                dg.AssetCheckResult(check_name=CONFORMS, passed=True, metadata={"schema_id": latest or ""}),
-                dg.AssetCheckResult(check_name=RECONCILES, passed=True, metadata={"records": records}),
-                dg.AssetCheckResult(
-                    check_name=LANDING_NAMES,
-                    passed=not result.unrecognised,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description=unrecognised_message(spec, result.unrecognised)
-                    if result.unrecognised
-                    else "Every file in the table's landing folder has a DMS name.",
-                    metadata={"unrecognised_landing_objects": result.unrecognised},
-                ),
-            ],
-        )
-
-    return raw_cdc
 
 
 # ------------------------------------------------------------------------------------------------ merge
@@ -329,17 +224,14 @@ def build_reconcile_check(
     return reconcile
 
 
-def build_cdc_assets(
+def build_cdc_merge_assets(
     specs: Sequence[CdcTableSpec], registry_root: str = CDC_SCHEMA_ROOT
 ) -> list[dg.AssetsDefinition]:
-    """raw and intermediate (current + history) assets for every table spec."""
+    """The intermediate (current + history) tables of every table spec, one multi-asset per source."""
     by_source: dict[str, list[CdcTableSpec]] = {}
     for spec in specs:
         by_source.setdefault(spec.source, []).append(spec)
-    return [
-        *(build_raw_cdc_asset(spec, registry_root) for spec in specs),
-        *(build_cdc_merge_asset(source, tables, registry_root) for source, tables in by_source.items()),
-    ]
+    return [build_cdc_merge_asset(source, tables, registry_root) for source, tables in by_source.items()]
 
 
 def merge_op_name(source: str) -> str:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import dagster as dg
 
+from lake_assets.sources.api.kind import PULL_TAG  # noqa: F401 - re-exported for sensors and assets
 from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.sources.files.kind import is_daily  # noqa: F401 - re-exported
 from lake_assets.sources.specs import SourceSpec
 
-PULL_TAG = "lake/pull_api"  # set by an API source's schedule: the run pulls the API before landing raw
+
+def raw_key(zone_folder: str) -> dg.AssetKey:
+    """``raw/<zone folder>``: the raw table of any source kind."""
+    return dg.AssetKey(["raw", *zone_folder.split("/")])
 
 
 def raw_event_key(subject: str) -> dg.AssetKey:
@@ -46,8 +51,3 @@ def current_key(spec: CdcTableSpec) -> dg.AssetKey:
 def history_key(spec: CdcTableSpec) -> dg.AssetKey:
     """The CDC table's SCD type 2 history."""
     return dg.AssetKey(["intermediate", "cdc", spec.source, f"{spec.table}_history"])
-
-
-def is_daily(spec: SourceSpec) -> bool:
-    """Daily in its spec, with an event time to date rows by: its assets are partitioned by day."""
-    return spec.partitioning == "daily" and spec.event_time is not None

@@ -1,91 +1,109 @@
-"""raw/events/<subject>: Avro per event type, built from the registry (one asset per subject, no copies)."""
+"""raw/<kind>/<table>: one raw asset factory for every source kind (events, files, API, CDC).
+
+The kind stages the run's days as Avro (``SourceKind.stage``); the two blocking checks judge the staging
+folder (``verify_staged``); only then are new schema versions registered and the days published, each as
+one visible step. A failure reports both check results and leaves raw as it was. On Glue, raw is an Avro
+table too: the published days become its partitions.
+"""
+
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
-from lake_assets.assets.keys import raw_event_key
+from lake_assets.assets.keys import raw_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.checks.raw import CONFORMS, RECONCILES, raw_check_specs, staged_check_results
-from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
-from lake_assets.sources.events.raw import CorruptLandingObject, build_raw_partitions, verify_raw_files
-from lake_assets.storage import Zone, partition_prefix, zone_prefix
+from lake_assets.sources.kind import UNPARTITIONED, RawInputError, RawRun, SourceKind, verify_staged
 
 
-def build_raw_event_asset(registry: SchemaRegistry, subject: str) -> dg.AssetsDefinition:
-    latest = registry.latest(subject)
-    key = raw_event_key(subject)
+def build_raw_asset(kind: SourceKind[Any], target: Any) -> dg.AssetsDefinition:
+    info = kind.describe(target)
+    folder = kind.zone_folder(target)
+    key = raw_key(folder)
+    name = key.to_user_string()
+    checks = raw_check_specs(key, conforms=info.conforms, reconciles=info.reconciles)
+    if info.warnings_check:
+        check_name, description = info.warnings_check
+        checks.append(dg.AssetCheckSpec(check_name, asset=key, blocking=False, description=description))
 
     @dg.asset(
         key=key,
         group_name="raw",
         kinds={"avro"},
-        partitions_def=DAILY,
+        partitions_def=DAILY if info.daily else None,
         backfill_policy=SINGLE_RUN,
-        description=f"Valid `{subject}` events as Avro, one file per landing object, by event day. "
-        f"Schema {latest.schema_id} (registry subject `{subject}`).",
-        metadata={"schema_id": latest.schema_id, "schema_fingerprint": latest.fingerprint},
-        check_specs=raw_check_specs(
-            key,
-            conforms="Every record conforms to its registered schema.",
-            reconciles="Raw record count equals the landing index.",
-        ),
+        description=info.description,
+        metadata=dict(info.metadata),
+        check_specs=checks,
     )
-    def raw_events(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN202 - a generator
+    def raw(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
         store = lake.store
-        totals = {"records": 0, "files": 0, "landing_objects": 0}
-        days = list(context.partition_keys)
+        days = list(context.partition_keys) if info.daily else [UNPARTITIONED]
         with store.staging_dir() as stage:
+            run = RawRun(
+                lake, days, stage, context.run_id, context.run.tags, context.log.info, context.log.warning
+            )
             try:
-                results = build_raw_partitions(store, lake.registry, lake.decoder, subject, days, stage)
-            except CorruptLandingObject as exc:
+                staged = kind.stage(run, target)
+            except RawInputError as exc:
                 raise dg.Failure(description=str(exc)) from None
-            for day, result in results.items():
-                verification = verify_raw_files(stage / f"dt={day}", lake.registry, subject, result.expected)
-                if not verification.passed:
-                    # Checked before publishing: a bad batch never becomes visible downstream.
-                    yield from staged_check_results(
-                        verification.schema_problems, verification.count_problems, day=day
-                    )
-                    raise dg.Failure(
-                        description=f"raw/events/{subject} dt={day} failed its checks; nothing published: "
-                        + "; ".join(verification.problems)
-                    )
-            for day, result in results.items():
-                folder = stage / f"dt={day}"
-                folder.mkdir(exist_ok=True)
-                store.publish_dir(folder, partition_prefix(Zone.RAW, "events", subject, day))
-                context.log.info(
-                    f"raw/events/{subject} dt={day}: {result.records} records in {len(result.files)} files "
-                    f"from {len(result.landing_objects)} landing objects"
+            verification = verify_staged(staged)
+            if not verification.passed:  # both results reported, then nothing published
+                yield from staged_check_results(verification.schema_problems, verification.count_problems)
+                raise dg.Failure(
+                    description=f"{name} failed its checks; nothing published: "
+                    + "; ".join(verification.problems)
                 )
-                totals["records"] += result.records
-                totals["files"] += len(result.files)
-                totals["landing_objects"] += len(result.landing_objects)
-        # On Glue, raw is an Avro table too: the days just published become its partitions.
-        prefix = zone_prefix(Zone.RAW, "events", subject)
-        lake.register_raw(f"events_{subject}", prefix, latest.schema, sorted(results))
+            for line in staged.register() if staged.register else []:
+                context.log.info(line)
+            for day in days:
+                day_folder = staged.folder(day)
+                day_folder.mkdir(parents=True, exist_ok=True)  # a day without rows publishes empty
+                store.publish_dir(day_folder, staged.target_prefix(day))
+            if staged.published:
+                staged.published()
+        if staged.schema is not None:
+            partitions = sorted(days) if info.daily else None
+            lake.register_raw(folder.replace("/", "_"), staged.table_prefix, staged.schema, partitions)
+        for line in staged.notes:
+            context.log.info(line)
+        for line in staged.warnings:
+            context.log.warning(line)
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": totals["records"],
-                "files": totals["files"],
-                "landing_objects": totals["landing_objects"],
-                "partitions": len(context.partition_keys),
-                "schema_id": latest.schema_id,
+                "dagster/row_count": staged.records,
+                "landing_objects": len(staged.landing_objects),
+                "partitions": len(days),
+                "schema_id": staged.schema_id,
+                **staged.metadata,
             },
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CONFORMS,
                     passed=True,
-                    metadata={"records_checked": totals["records"], "schema_id": latest.schema_id},
+                    metadata={"records_checked": verification.records, "schema_id": staged.schema_id},
                 ),
-                dg.AssetCheckResult(
-                    check_name=RECONCILES, passed=True, metadata={"records": totals["records"]}
+                dg.AssetCheckResult(check_name=RECONCILES, passed=True, metadata=staged.reconciled),
+                *(
+                    dg.AssetCheckResult(
+                        check_name=o.name,
+                        passed=o.passed,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        description=o.description,
+                        metadata=dict(o.metadata),
+                    )
+                    for o in staged.outcomes
                 ),
             ],
         )
 
-    return raw_events
+    return raw
 
 
-def build_raw_event_assets(registry: SchemaRegistry) -> list[dg.AssetsDefinition]:
-    return [build_raw_event_asset(registry, subject) for subject in registry.subjects("events")]
+def build_raw_assets(kind: SourceKind[Any]) -> list[dg.AssetsDefinition]:
+    """The kind's raw tables, one asset each."""
+    return [build_raw_asset(kind, target) for target in kind.targets()]

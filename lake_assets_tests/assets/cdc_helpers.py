@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from lake_assets.assets.cdc import build_cdc_assets, build_cdc_checks
+from lake_assets.assets.cdc import build_cdc_checks
+from lake_assets.definitions import build_cdc_assets
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets_tests.iceberg_readers import pyiceberg_catalog

@@ -9,9 +9,9 @@ import fastavro
 import pytest
 
 from lake_assets.assets.keys import PULL_TAG, raw_source_key
-from lake_assets.assets.sources import build_source_assets
+from lake_assets.definitions import build_source_assets
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sensors.sources import RANGE_END, RANGE_START, build_api_schedule
+from lake_assets.sensors.api import RANGE_END, RANGE_START, build_api_schedule
 from lake_assets.sources.api.pull import load_watermark
 from lake_assets.sources.specs import SourceSpec, parse_spec
 from lake_assets.storage.object_store import LocalObjectStore

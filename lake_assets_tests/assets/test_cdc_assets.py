@@ -13,9 +13,9 @@ import pyarrow as pa
 
 from lake_assets import query
 from lake_assets.assets import cdc_merge
-from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.assets.maintenance import iceberg_maintenance
+from lake_assets.definitions import build_cdc_assets
 from lake_assets.registry.cdc import register_version
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.dms_format import (

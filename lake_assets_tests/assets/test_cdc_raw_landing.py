@@ -19,8 +19,8 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from lake_assets.assets.cdc import LANDING_NAMES, build_raw_cdc_asset
-from lake_assets.sensors.cdc import build_cdc_sensor
+from lake_assets.assets.raw import build_raw_asset
+from lake_assets.sensors.landing import build_landing_sensor
 from lake_assets.sources.cdc.dms_format import (
     UNCHANGED,
     ChangeRow,
@@ -34,14 +34,15 @@ from lake_assets.sources.cdc.dms_format import (
     write_changes,
     write_full_load,
 )
+from lake_assets.sources.cdc.kind import LANDING_NAMES, CdcSourceKind
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import lake_resource
 
 FIXTURES = Path(__file__).parents[1] / "sources" / "cdc" / "dms_fixtures"
 ORDERS = CdcTableSpec("sales", "sales", "orders", ("order_id",), buckets=4)
-RAW = build_raw_cdc_asset(ORDERS)
-SENSOR = build_cdc_sensor([ORDERS])
+RAW = build_raw_asset(CdcSourceKind([ORDERS]), ORDERS)
+SENSOR = build_landing_sensor(CdcSourceKind([ORDERS]))
 LANDING = Path("landing/cdc/sales/sales/orders")
 DAY = "2026-11-24"  # the fixtures' commit day
 HEADER = b"Op,dms_commit_ts,order_id,customer,note,amount,AR_H_CHANGE_SEQ\n"
@@ -311,16 +312,16 @@ def test_csv_sidecars_are_neither_strays_nor_landing_files_and_carry_the_text_un
     assert all(store.exists(k) for k in sidecars)
 
     # The sensor's listing skips "_" names; the sensor must not take a sidecar for a stray even if listed.
-    import lake_assets.sensors.cdc as sensor_module
+    import lake_assets.sensors.landing as sensor_module
 
-    real = sensor_module.find_new_files
+    real = sensor_module.find_new
 
     def with_sidecars(store_, cursor, prefix, **kwargs):  # noqa: ANN001, ANN202
         found = real(store_, cursor, prefix, **kwargs)
         extra = [i for i in store_.list(prefix) if is_not_carried_name(i.key.rsplit("/", 1)[-1])]
         return dataclasses.replace(found, objects=found.objects + extra)
 
-    monkeypatch.setattr(sensor_module, "find_new_files", with_sidecars)
+    monkeypatch.setattr(sensor_module, "find_new", with_sidecars)
     assert SENSOR is not None
     context = dg.build_sensor_context(resources={"lake": lake_resource(lake_root)})
     warnings = Warnings()
@@ -396,14 +397,14 @@ def test_a_staged_day_that_fails_verification_reports_both_checks_and_publishes_
 ) -> None:
     """The raw checks are judged on the staging folder: a failed count is reported as a failed check result
     (the schema check passed) and raw stays as it was. The verification is forced to fail here."""
-    import lake_assets.assets.cdc as cdc_assets
+    import lake_assets.assets.raw as raw_assets
     from lake_assets.sources.raw_avro import RawVerification
 
     store = LocalObjectStore(lake_root)
     write_full_load(store, "sales", "sales", "orders", COLUMNS, load_rows(DAY1, range(1, 3), 100))
     monkeypatch.setattr(
-        cdc_assets,
-        "verify_cdc_raw",
+        raw_assets,
+        "verify_staged",
         lambda *args: RawVerification(2, [], ["landing has 3 records, staged 2"]),
     )
     result = materialize(lake_root, DAY1.date().isoformat())

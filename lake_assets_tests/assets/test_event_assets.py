@@ -14,8 +14,6 @@ import pytest
 from lake_assets.definitions import build_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sensors.landing import index_new_landing_objects
-from lake_assets.sources.events.landing_index import LandingCursor
 from lake_assets.sources.raw_avro import SCHEMA_ID_KEY, SOURCE_OBJECT_KEY
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig, catalog_session
@@ -23,6 +21,7 @@ from lake_assets_tests.iceberg_readers import duckdb_rows, pyiceberg_table
 from lake_assets_tests.lake_helpers import (
     START,
     expected_counts,
+    index_landing,
     ingest_lines,
     lake_resource,
     sample_lines,
@@ -51,7 +50,7 @@ def built_lake(tmp_path_factory, spark) -> tuple[Path, list[bytes], dg.ExecuteIn
     store = LocalObjectStore(root)
     lines = sample_lines(3000, days=2)
     ingest_lines(store, lines)
-    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    index_landing(lake_resource(root))
     result = materialize_all(root)
     return root, lines, result
 
@@ -128,7 +127,7 @@ def test_a_corrupt_landing_object_fails_raw_naming_it_and_publishes_nothing(tmp_
     ingest_lines(store, sample_lines(200, days=1, seed=5))
     bad_key = f"landing/events/{START:%Y/%m/%d}/12/shop-1-{START:%Y-%m-%d}-12-00-00-corrupt.jsonl"
     store.put_bytes(bad_key, b'{"event_type": "page_view", "event_time": "2026-11-20T12:00:00Z", "oops"\n')
-    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    index_landing(lake_resource(root))
     result = materialize_all(root, selection="raw/events/page_view", days=[START.isoformat()])
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
@@ -174,7 +173,7 @@ def test_counts_that_do_not_reconcile_fail_the_blocking_check_and_publish_nothin
     root = tmp_path / "lake"
     store = LocalObjectStore(root)
     ingest_lines(store, sample_lines(200, days=1, seed=8))
-    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    index_landing(lake_resource(root))
     day = START.isoformat()
     marker = store.list_keys(f"_system/index/events/page_view/dt={day}/")[0]
     body = orjson.loads(store.get_bytes(marker))

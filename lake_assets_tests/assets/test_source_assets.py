@@ -12,10 +12,11 @@ import fastavro
 import pytest
 
 from lake_assets.assets.keys import is_daily
-from lake_assets.assets.sources import build_source_assets
+from lake_assets.definitions import build_source_assets
 from lake_assets.resources.spark import SparkResource
 from lake_assets.samples import files as file_samples
-from lake_assets.sensors.sources import build_files_sensor
+from lake_assets.sensors.landing import build_landing_sensor
+from lake_assets.sources.files.kind import FileSourceKind
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.iceberg_readers import pyiceberg_table
@@ -71,7 +72,7 @@ def lake(tmp_path_factory, spark) -> tuple[Path, list[dg.ExecuteInProcessResult]
     root = tmp_path_factory.mktemp("lake")
     file_samples.write_samples(root, seed=3)
     LocalObjectStore(root).put_bytes(BAD_KEY, bad_products_csv())
-    sensor = build_files_sensor(SPECS)
+    sensor = build_landing_sensor(FileSourceKind(SPECS))
     assert sensor is not None
     tick = sensor(dg.build_sensor_context(resources={"lake": lake_resource(root)}))
     assert tick.run_requests  # the index markers the raw runs read are written by this tick

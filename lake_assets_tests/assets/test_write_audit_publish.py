@@ -17,13 +17,11 @@ from lake_assets.assets.final import build_final_asset
 from lake_assets.definitions import build_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sensors.landing import index_new_landing_objects
-from lake_assets.sources.events.landing_index import LandingCursor
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.transforms.events import clean_events
 from lake_assets.transforms.shop import daily_product_sales
 from lake_assets_tests.iceberg_readers import pyiceberg_catalog, pyiceberg_table, snapshot_ids
-from lake_assets_tests.lake_helpers import START, ingest_lines, lake_resource, sample_lines
+from lake_assets_tests.lake_helpers import START, index_landing, ingest_lines, lake_resource, sample_lines
 
 DAY = START.isoformat()
 
@@ -43,7 +41,7 @@ def lake(tmp_path: Path, spark) -> Path:
     """A lake with one day through every layer: each table has a first snapshot."""
     root = tmp_path / "lake"
     ingest_lines(LocalObjectStore(root), sample_lines(600, days=1, seed=3))
-    index_new_landing_objects(lake_resource(root), LandingCursor(), limit=None)
+    index_landing(lake_resource(root))
     assert _materialize(root, build_assets(SchemaRegistry.from_directory()), "*").success
     return root
 

@@ -34,7 +34,7 @@ import fastavro
 import orjson
 import pytest
 
-from lake_assets.assets.raw import build_raw_event_assets
+from lake_assets.assets.raw import build_raw_assets
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
@@ -43,6 +43,7 @@ from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.settings import BatchLimits
 from lake_assets.sources.events import lambda_intake as events_lambda
 from lake_assets.sources.events.intake import EventIntake
+from lake_assets.sources.events.kind import EventSourceKind
 from lake_assets.sources.events.landing_index import index_object
 from lake_assets.sources.events.sqs import EventSender
 from lake_assets.storage.object_store import LocalObjectStore
@@ -206,7 +207,7 @@ def test_events_flow_through_sqs_lambda_firehose_to_raw_and_invalid_ones_to_quar
     lake = LakeResource(env="s3", lake_root=f"s3://{bucket}/lake", s3_endpoint_url=moto_server)
     result = landing_events_sensor(dg.build_sensor_context(cursor=None, resources={"lake": lake}))
     assert result.run_requests
-    assets = build_raw_event_assets(SchemaRegistry.from_directory())
+    assets = build_raw_assets(EventSourceKind(SchemaRegistry.from_directory()))
     instance = dg.DagsterInstance.ephemeral()
     for request in result.run_requests:
         run = dg.materialize(

@@ -10,17 +10,17 @@ import dagster as dg
 import fastavro
 import pytest
 
-from lake_assets.assets.cdc import build_cdc_assets
 from lake_assets.assets.cdc_merge import read_current
-from lake_assets.assets.raw import build_raw_event_assets
+from lake_assets.assets.raw import build_raw_assets
 from lake_assets.assets.spark_io import read_raw_avro
-from lake_assets.definitions import build_assets
+from lake_assets.definitions import build_assets, build_cdc_assets
 from lake_assets.query import run_sql
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.landing import landing_events_sensor
 from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.sources.events.kind import EventSourceKind
 from lake_assets.sources.raw_avro import SCHEMA_ID_KEY
 from lake_assets.storage.s3 import S3ObjectStore
 from lake_assets.tables.catalog import catalog_session
@@ -47,7 +47,7 @@ def test_events_flow_from_intake_through_the_sensor_to_raw_avro_on_s3(
     again = landing_events_sensor(dg.build_sensor_context(cursor=result.cursor, resources={"lake": lake}))
     assert again.run_requests == []
 
-    assets = build_raw_event_assets(SchemaRegistry.from_directory())
+    assets = build_raw_assets(EventSourceKind(SchemaRegistry.from_directory()))
     instance = dg.DagsterInstance.ephemeral()
     for (_subject, day), request in sorted(requested.items()):
         run = dg.materialize(
@@ -76,7 +76,7 @@ def test_a_run_against_an_unreachable_endpoint_fails_at_start_with_the_endpoint_
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
     lake = LakeResource(env="s3", lake_root="s3://lake/prefix", s3_endpoint_url="http://127.0.0.1:9")
     result = dg.materialize(
-        build_raw_event_assets(SchemaRegistry.from_directory()),
+        build_raw_assets(EventSourceKind(SchemaRegistry.from_directory())),
         selection="raw/events/page_view",
         partition_key="2026-11-20",
         resources={"lake": lake},

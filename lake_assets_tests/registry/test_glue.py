@@ -165,7 +165,7 @@ def test_lake_schemas_publish_cdc_registers_the_versions_the_lake_derived(
 
     import dagster as dg
 
-    from lake_assets.assets.cdc import build_cdc_assets
+    from lake_assets.definitions import build_cdc_assets
     from lake_assets.resources.spark import SparkResource
     from lake_assets.sources.cdc.specs import CdcTableSpec
     from lake_assets_tests.fixtures.moto import moto_env

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from lake_assets.sensors.cdc import build_cdc_sensor
+from lake_assets.sensors.landing import build_landing_sensor
+from lake_assets.sources.cdc.kind import CdcSourceKind
 from lake_assets.sources.cdc.raw import build_cdc_raw
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage.object_store import LocalObjectStore
@@ -26,7 +27,7 @@ EMPLOYEE = CdcTableSpec(
     columns=("emp_id", "last_name", "first_name", "hire_date", "city"),
     timestamp_column=None,
 )
-SENSOR = build_cdc_sensor([ORDERS, EMPLOYEE])
+SENSOR = build_landing_sensor(CdcSourceKind([ORDERS, EMPLOYEE]))
 ORDERS_FILES = ["LOAD00000001.csv", "20261124-221530123.csv", "20261124-221600000.csv"]
 HEADER = b"Op,dms_commit_ts,order_id,customer,note,amount,AR_H_CHANGE_SEQ\n"
 

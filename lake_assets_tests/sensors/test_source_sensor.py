@@ -11,14 +11,15 @@ from pathlib import Path
 import dagster as dg
 
 from lake_assets.samples import files as file_samples
-from lake_assets.sensors.sources import build_files_sensor
+from lake_assets.sensors.landing import build_landing_sensor
 from lake_assets.sources.files.index import partition_objects
+from lake_assets.sources.files.kind import FileSourceKind
 from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import lake_resource
 
 SPECS = load_specs()
-SENSOR = build_files_sensor(SPECS)
+SENSOR = build_landing_sensor(FileSourceKind(SPECS))
 
 
 def evaluate(root: Path | str, cursor: str | None) -> dg.SensorResult:

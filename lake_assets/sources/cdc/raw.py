@@ -48,7 +48,6 @@ from lake_assets.registry.cdc import (
     columns_of,
     load_versions,
 )
-from lake_assets.registry.registry import SchemaVersion
 from lake_assets.sources.cdc.dms_format import (
     DEFAULT_TIMESTAMP_COLUMN,
     DMS_FILE_NAMES,
@@ -73,9 +72,6 @@ from lake_assets.sources.raw_avro import (
     FINGERPRINT_KEY,
     SCHEMA_ID_KEY,
     SOURCE_OBJECT_KEY,
-    RawVerification,
-    staged_avro_files,
-    verify_avro_files,
 )
 from lake_assets.storage import ObjectInfo, ObjectStore, Zone, zone_prefix
 
@@ -374,9 +370,3 @@ def forget_rebuilt(store: ObjectStore, spec: CdcTableSpec, result: CdcRawResult,
             store.delete(key)
         else:
             store.put_bytes(key, json.dumps(marker, sort_keys=True).encode())
-
-
-def verify_cdc_raw(folder: Path, versions: Sequence[SchemaVersion], expected: int) -> RawVerification:
-    """One staged day: each file must carry a registered (or about to be registered) version of the table."""
-    allowed = {v.schema_id: v for v in versions}
-    return verify_avro_files(staged_avro_files(folder), allowed, expected, "landing has")

@@ -1,17 +1,17 @@
-"""Which raw partitions each landing object feeds, and a cursor that lists only what is new.
+"""Which raw partitions each events landing object feeds (the events kind's index).
 
 Landing objects are named by arrival time (Firehose layout ``YYYY/MM/DD/HH/<stream>-...``) but the raw
 layer is partitioned by event day, so an object is read once when it first appears and an index marker is
 written per (subject, day) it contains: ``_system/index/events/<subject>/dt=<day>/<object name>.json``. A raw
-partition run lists its markers instead of scanning landing. No Dagster here: the sensor and the CLI share it.
+partition run lists its markers instead of scanning landing. No Dagster here: the sensor and the CLI share it;
+the cursor that finds new objects is ``sources/landing_cursor.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -125,84 +125,3 @@ def partition_objects(store: ObjectStore, subject: str, day: str) -> list[IndexE
 def indexed_partitions(store: ObjectStore, subject: str) -> list[str]:
     days = {parse_partition(key) for key in store.list_keys(f"{EVENTS_INDEX_PREFIX}{subject}/")}
     return sorted(d for d in days if d)
-
-
-@dataclass
-class LandingCursor:
-    """Sensor cursor: list after a look-back point, remember what was seen since that point.
-
-    ``start_after`` is the hour folder of (newest arrival - look-back); ``seen`` holds every processed key
-    that sorts after it, so a late-finishing parallel writer whose key sorts before the newest key is still
-    picked up, and a re-listed key is never processed twice. Both are bounded by the look-back window.
-    """
-
-    start_after: str | None = None
-    seen: list[str] = field(default_factory=list)
-    newest: str | None = None
-
-    def to_json(self) -> str:
-        return orjson.dumps(
-            {"start_after": self.start_after, "seen": self.seen, "newest": self.newest}
-        ).decode()
-
-    @classmethod
-    def from_json(cls, text: str | None) -> LandingCursor:
-        if not text:
-            return cls()
-        body = orjson.loads(text)
-        return cls(body.get("start_after"), list(body.get("seen", [])), body.get("newest"))
-
-    def advance(self, new_keys: Iterable[str], prefix: str, lookback_seconds: int) -> LandingCursor:
-        keys = set(self.seen) | set(new_keys)
-        times = [t for t in (arrival_time(k) for k in keys) if t is not None]
-        newest_time = max(times) if times else None
-        if newest_time is None:
-            return LandingCursor(self.start_after, sorted(keys), self.newest)
-        floor = newest_time - dt.timedelta(seconds=lookback_seconds)
-        start_after = f"{prefix}{floor:%Y/%m/%d/%H}/"
-        if self.start_after and self.start_after > start_after:
-            start_after = self.start_after  # never move the look-back point backwards
-        kept = sorted(k for k in keys if k > start_after)
-        return LandingCursor(start_after, kept, max(kept) if kept else self.newest)
-
-
-@dataclass
-class NewObjects:
-    keys: list[str]
-    list_calls: int
-    cursor: LandingCursor
-
-
-def find_new_objects(
-    store: ObjectStore,
-    cursor: LandingCursor,
-    prefix: str = EVENTS_LANDING_PREFIX,
-    lookback_seconds: int = 600,
-    limit: int | None = None,
-) -> NewObjects:
-    """New landing objects since the cursor: one listing from the look-back point (O(new + window))."""
-    before = store.list_calls
-    seen = set(cursor.seen)
-    new: list[str] = []
-    for info in store.list(prefix, start_after=cursor.start_after):
-        if info.key in seen or object_name(info.key).startswith((".", "_")):
-            continue
-        new.append(info.key)
-        if limit is not None and len(new) >= limit:
-            break
-    return NewObjects(new, store.list_calls - before, cursor.advance(new, prefix, lookback_seconds))
-
-
-def group_by_partition(indexes: Iterable[ObjectIndex]) -> dict[tuple[str, str], list[str]]:
-    """(subject, day) -> landing keys, for one run request per partition."""
-    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for index in indexes:
-        for entry in index.entries:
-            grouped[(entry.subject, entry.day)].append(entry.object_key)
-    return {k: sorted(v) for k, v in sorted(grouped.items())}
-
-
-def run_key(subject: str, day: str, keys: Iterable[str]) -> str:
-    """Derived from the objects, so a re-delivered object set asks for nothing new."""
-    digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:20]
-    return f"raw-events-{subject}-{day}-{digest}"

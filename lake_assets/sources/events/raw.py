@@ -18,6 +18,7 @@ import msgspec
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder, InvalidEvent
 from lake_assets.sources.events.landing_index import partition_objects
+from lake_assets.sources.kind import RawInputError
 from lake_assets.sources.raw_avro import (
     AVRO_CODEC,
     FINGERPRINT_KEY,
@@ -30,12 +31,8 @@ from lake_assets.sources.raw_avro import (
 from lake_assets.storage import ObjectStore
 
 
-class CorruptLandingObject(RuntimeError):
+class CorruptLandingObject(RawInputError):
     """A landing object holds a line that is not a valid event of the expected kind."""
-
-
-class RawCheckFailed(RuntimeError):
-    """Written raw files do not conform to their schema or do not reconcile with landing."""
 
 
 @dataclass
