@@ -590,8 +590,7 @@ def cmd_cdc_snapshot(args: argparse.Namespace, settings: LakeSettings) -> int:
         raise CliError(str(exc)) from None
     for table, rows in sorted(result.tables.items()):
         print(f"{table}: {rows:,} rows in the full load")
-    where = getattr(result, "consistent_lsn", None) or getattr(result, "position", None)
-    print(f"consistent at {where}; {len(result.files)} file(s) landed")
+    print(f"consistent at {result.position}; {len(result.files)} file(s) landed")
     return 0
 
 
@@ -603,15 +602,13 @@ def cmd_cdc_stream(args: argparse.Namespace, settings: LakeSettings) -> int:
     try:
         if engine.__name__.endswith("postgres"):
             result = engine.stream(args.url, args.slot, _store(settings), args.source, **common)
-            where = result.confirmed_lsn
         else:
             result = engine.stream(args.url, _store(settings), args.source, **common)
-            where = result.position
     except CdcError as exc:
         raise CliError(str(exc)) from None
     print(
         f"{result.changes:,} changes in {result.transactions:,} transactions, {len(result.files)} file(s) "
-        f"landed; confirmed at {where}"
+        f"landed; confirmed at {result.position}"
     )
     return 0
 

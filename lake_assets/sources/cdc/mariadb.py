@@ -37,7 +37,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from lake_assets.sources.cdc.capture import CdcError, RowCounter
+from lake_assets.sources.cdc.capture import CdcError, RowCounter, SnapshotResult, StreamResult
 from lake_assets.sources.cdc.dms_format import ChangeRow, DmsOptions, write_changes, write_full_load
 from lake_assets.storage.object_store import ObjectStore
 from lake_assets.storage.zones import Zone, zone_prefix
@@ -82,21 +82,6 @@ class TableInfo:
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
-
-
-@dataclass(frozen=True)
-class SnapshotResult:
-    position: Position
-    tables: dict[str, int]  # "schema.table" -> rows loaded
-    files: list[str]
-
-
-@dataclass
-class StreamResult:
-    changes: int = 0
-    transactions: int = 0
-    files: list[str] = field(default_factory=list)
-    position: Position | None = None  # the stored position after the run
 
 
 def format_position(pos: Position, row: int) -> str:
@@ -337,7 +322,7 @@ def snapshot(
     *,
     keys: Mapping[str, Sequence[str]] | None = None,
     options: DmsOptions = DEFAULT_OPTIONS,
-) -> SnapshotResult:
+) -> SnapshotResult[Position]:
     """Full load of ``tables`` consistent with a binlog position; ``stream`` continues exactly there.
 
     Refuses when a position is already stored: changes after it may not have landed yet, and a new load
@@ -389,7 +374,7 @@ def snapshot(
             "tables": {i.qualified: {"key": list(i.key)} for i in infos},
         },
     )
-    return SnapshotResult(position, counts, files)
+    return SnapshotResult(counts, files, position)
 
 
 def _table_rows(
@@ -579,7 +564,7 @@ def stream(
     batch_changes: int = 20_000,
     server_id: int | None = None,
     options: DmsOptions = DEFAULT_OPTIONS,
-) -> StreamResult:
+) -> StreamResult[Position]:
     """Lands committed changes after the stored position batch by batch; stores the position after each batch.
 
     Stops when ``max_changes`` have landed (at a transaction boundary, so possibly a few more) or when no
@@ -611,7 +596,7 @@ def stream(
             "binlog_expire_logs_seconds)"
         )
     server_id = server_id or random.randint(100_000, 2**31 - 1)
-    result = StreamResult(position=position)
+    result: StreamResult[Position] = StreamResult(position=position)
     idle_since = time.monotonic()
     while max_changes is None or result.changes < max_changes:
         limit = batch_changes if max_changes is None else min(batch_changes, max_changes - result.changes)

@@ -28,7 +28,7 @@ import psycopg2.extras
 import pyarrow as pa
 from psycopg2 import sql
 
-from lake_assets.sources.cdc.capture import CdcError, RowCounter
+from lake_assets.sources.cdc.capture import CdcError, RowCounter, SnapshotResult, StreamResult
 from lake_assets.sources.cdc.dms_format import (
     UNCHANGED,
     ChangeRow,
@@ -75,23 +75,6 @@ class TableInfo:
         return {
             c: _ARROW_TYPES[o] for c, o in zip(self.columns, self.type_oids, strict=True) if o in _ARROW_TYPES
         }
-
-
-@dataclass(frozen=True)
-class SnapshotResult:
-    slot: str
-    publication: str
-    consistent_lsn: str
-    tables: dict[str, int]  # "schema.table" -> rows loaded
-    files: list[str]
-
-
-@dataclass
-class StreamResult:
-    changes: int = 0
-    transactions: int = 0
-    files: list[str] = field(default_factory=list)
-    confirmed_lsn: str | None = None
 
 
 def lsn_to_int(text: str) -> int:
@@ -200,7 +183,7 @@ def snapshot(
     publication: str | None = None,
     keys: Mapping[str, Sequence[str]] | None = None,
     options: DmsOptions = DEFAULT_OPTIONS,
-) -> SnapshotResult:
+) -> SnapshotResult[str]:
     """Full load of ``tables`` consistent with a new slot; ``stream`` continues exactly where it ends.
 
     Refuses an existing slot: it may already have changes that this load would precede, so the operator
@@ -261,7 +244,7 @@ def snapshot(
             reader.close()
     finally:
         repl.close()
-    return SnapshotResult(slot, publication, consistent_point, counts, files)
+    return SnapshotResult(counts, files, consistent_point)
 
 
 def _table_rows(conn: Any, info: TableInfo, load_ts: dt.datetime, base: int) -> Iterator[ChangeRow]:
@@ -507,7 +490,7 @@ def stream(
     batch_messages: int = 20_000,
     keys: Mapping[str, Sequence[str]] | None = None,
     options: DmsOptions = DEFAULT_OPTIONS,
-) -> StreamResult:
+) -> StreamResult[str]:
     """Lands the slot's pending changes batch by batch, confirming each batch only after its files exist.
 
     Stops when ``max_changes`` have landed (at a transaction boundary, so possibly a few more) or when no
@@ -515,7 +498,7 @@ def stream(
     """
     publication = _check_name("publication", publication or slot)
     conn = _connect(conn_url)
-    result = StreamResult()
+    result: StreamResult[str] = StreamResult()
     decoder = PgOutputDecoder(keys)
     idle_since = time.monotonic()
     try:
@@ -537,8 +520,8 @@ def stream(
                 time.sleep(0.05)
                 continue
             result.files += land_batch(store, source_name, batch, options)
-            result.confirmed_lsn = confirm(conn, slot, batch.end_lsn)
-            if lsn_to_int(result.confirmed_lsn) < batch.end_lsn:  # else the next peek repeats this batch
+            result.position = confirm(conn, slot, batch.end_lsn)
+            if lsn_to_int(result.position) < batch.end_lsn:  # else the next peek repeats this batch
                 raise CdcError(f"slot {slot} did not advance to {lsn_to_text(batch.end_lsn)}")
             result.changes += batch.changes
             result.transactions += len(batch.transactions)

@@ -154,7 +154,7 @@ class PostgresCapture(Capture):
             self.url, tables, self.store, "pg", slot=self.name, keys=keys, options=options
         )
         self.keys = keys  # the slot does not keep them: each stream is told again
-        return Loaded(result.tables, result.files, postgres.lsn_to_int(result.consistent_lsn))
+        return Loaded(result.tables, result.files, postgres.lsn_to_int(result.position))
 
     def stream(
         self, *, max_changes: int | None = None, batch: int | None = None, options: DmsOptions = CSV
@@ -170,7 +170,7 @@ class PostgresCapture(Capture):
             options=options,
             **extra,
         )
-        lsn = None if out.confirmed_lsn is None else postgres.lsn_to_int(out.confirmed_lsn)
+        lsn = None if out.position is None else postgres.lsn_to_int(out.position)
         return Streamed(out.changes, out.transactions, out.files, lsn)
 
     def position(self) -> int | None:
