@@ -10,20 +10,17 @@ can be a CI gate.
 from __future__ import annotations
 
 import codecs
-import difflib
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, Union, get_args
+from typing import Annotated, Any, Literal, Self, Union
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -36,6 +33,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from lake_assets.spec_model import Problems, Section, bad, checked, explain, found_by
+
 DEFAULT_SPECS_DIR = Path(__file__).parent / "specs"
 FILE_KINDS = ("csv", "tsv", "jsonl", "xlsx", "log")
 KINDS = (*FILE_KINDS, "http_api")
@@ -47,44 +46,12 @@ class SpecError(ValueError):
     """One or more source specs are invalid; the message lists every problem with file, field and fix."""
 
 
-class Problems(ValueError):
-    """Raised by validators so ``explain`` keeps the project's wording: (sub-field, what, fix) per issue."""
-
-    def __init__(self, *issues: tuple[str, str, str]) -> None:
-        super().__init__("; ".join(what for _, what, _ in issues))
-        self.issues = issues
-
-
-def _bad(what: str, fix: str, sub_field: str = "") -> Problems:
-    return Problems((sub_field, what, fix))
-
-
-def checked(test: Callable[[str], Any], what: str, fix: str) -> Any:
-    """A text type with a rule worded for people (``what`` may use ``{v!r}``), instead of pydantic's."""
-
-    def run(value: str) -> str:
-        if not test(value):
-            raise _bad(what.format(v=value), fix)
-        return value
-
-    return Annotated[str, AfterValidator(run)]
-
-
-def _found(lookup: Callable[[str], object]) -> Callable[[str], bool]:
-    def test(name: str) -> bool:
-        try:
-            lookup(name)
-        except (LookupError, ValueError):  # ZoneInfoNotFoundError is a KeyError
-            return False
-        return True
-
-    return test
-
-
 _Char = checked(lambda v: len(v) == 1, "must be one character, got {v!r}", "write one character, e.g. ';'")
-_Encoding = checked(_found(codecs.lookup), "{v!r} is not a known encoding", "use e.g. utf-8, latin-1, cp1252")
+_Encoding = checked(
+    found_by(codecs.lookup), "{v!r} is not a known encoding", "use e.g. utf-8, latin-1, cp1252"
+)
 _Zone = checked(
-    _found(zoneinfo.ZoneInfo),
+    found_by(zoneinfo.ZoneInfo),
     "{v!r} is not a time zone",
     "use an IANA name such as UTC or Europe/Paris",
 )
@@ -117,12 +84,6 @@ _Strings = Annotated[tuple[str, ...], Field(strict=False)]  # YAML lists become 
 _Names = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
 
 
-class _Section(BaseModel):
-    """A mapping of a spec file: unknown keys, wrong types and loose coercions are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
 # -- the values the lake uses --------------------------------------------------------------------------
 
 
@@ -144,7 +105,7 @@ class FormatOptions:
     preset: str | None = None  # log: a ready pattern (see LOG_PRESETS)
 
 
-class Pagination(_Section):
+class Pagination(Section):
     style: Literal["none", "page", "cursor"] = "none"
     page_param: str = "page"
     first_page: int = 1
@@ -154,7 +115,7 @@ class Pagination(_Section):
     next_cursor_path: str = "next_cursor"
 
 
-class Incremental(_Section):
+class Incremental(Section):
     """Pull only records newer than the watermark: send ``param=<watermark>``, advance it by ``field``."""
 
     param: str
@@ -162,7 +123,7 @@ class Incremental(_Section):
     initial: str | None = None
 
 
-class Auth(_Section):
+class Auth(Section):
     token_env: _EnvName  # the NAME of the environment variable holding the token, never the token
     header: str = "Authorization"
     scheme: str = "Bearer"
@@ -225,7 +186,7 @@ class SourceSpec:
 # -- the file's sections (its shape differs from the values where YAML is terser) ----------------------
 
 
-class _Headed(_Section):
+class _Headed(Section):
     header: bool = True
     columns: _Names = ()
     null_values: _Strings = ("",)
@@ -233,11 +194,11 @@ class _Headed(_Section):
     @model_validator(mode="after")
     def _named(self) -> Self:
         if not self.header and not self.columns:
-            raise _bad("a file without a header needs column names", "list them in format.columns", "columns")
+            raise bad("a file without a header needs column names", "list them in format.columns", "columns")
         return self
 
 
-class _Text(_Section):
+class _Text(Section):
     encoding: _Encoding = "utf-8"
 
 
@@ -261,9 +222,9 @@ def _regex(pattern: str) -> str:
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
-        raise _bad(f"not a valid regex ({exc})", "fix the regular expression") from None
+        raise bad(f"not a valid regex ({exc})", "fix the regular expression") from None
     if not compiled.groupindex:
-        raise _bad("the pattern has no named groups", "name each field: (?P<status>\\d+)")
+        raise bad("the pattern has no named groups", "name each field: (?P<status>\\d+)")
     return pattern
 
 
@@ -271,7 +232,7 @@ def _preset(preset: str) -> str:
     from lake_assets.sources.files.logs import LOG_PRESETS  # logs.py imports this module
 
     if preset not in LOG_PRESETS:
-        raise _bad(f"{preset!r} is not a preset", f"use one of {', '.join(LOG_PRESETS)}")
+        raise bad(f"{preset!r} is not a preset", f"use one of {', '.join(LOG_PRESETS)}")
     return preset
 
 
@@ -284,26 +245,26 @@ class _Log(_Text):
     def _one(self) -> Self:
         if (self.pattern is None) == (self.preset is None):
             fix = "set one, e.g. preset: nginx_combined"
-            raise _bad("a log source needs exactly one of pattern or preset", fix, "pattern")
+            raise bad("a log source needs exactly one of pattern or preset", fix, "pattern")
         return self
 
 
-class _Schema(_Section):
+class _Schema(Section):
     subject: str | None = None  # a registry subject; None = inferred
     infer_rows: PositiveInt = 1000
 
 
-class _EventTime(_Section):
+class _EventTime(Section):
     column: Annotated[str, Field(min_length=1)]
     format: str | None = None  # strptime format; None = ISO 8601
     timezone: _Zone = "UTC"
 
 
-class _Sensor(_Section):
+class _Sensor(Section):
     minimum_interval_seconds: PositiveInt = 30
 
 
-class _Trigger(_Section):
+class _Trigger(Section):
     sensor: _Sensor | None = None
     schedule: _Cron | None = None
 
@@ -311,7 +272,7 @@ class _Trigger(_Section):
     def _one(self) -> Self:
         given = self.model_fields_set
         if len(given) != 1 or given == {"schedule"} and self.schedule is None:
-            raise _bad("needs exactly one of sensor or schedule", "write trigger: {schedule: '0 * * * *'}")
+            raise bad("needs exactly one of sensor or schedule", "write trigger: {schedule: '0 * * * *'}")
         return self
 
     def value(self) -> Trigger:
@@ -320,18 +281,18 @@ class _Trigger(_Section):
         return Trigger("sensor", None, (self.sensor or _Sensor()).minimum_interval_seconds)
 
 
-class _Retries(_Section):
+class _Retries(Section):
     max_attempts: PositiveInt = 5
     backoff_seconds: PositiveFloat = 1.0
     max_backoff_seconds: PositiveFloat = 30.0
 
 
-class _RateLimit(_Section):
+class _RateLimit(Section):
     requests_per_second: PositiveFloat | None = None
     max_retry_after_seconds: PositiveFloat = 300.0
 
 
-class _Api(_Section):
+class _Api(Section):
     url: _Url
     records_path: str = ""
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -357,18 +318,18 @@ def _shorthand(expand: Callable[[str], Any], accepts: Any) -> BeforeValidator:
     return BeforeValidator(lambda v: expand(v) if isinstance(v, str) else v, json_schema_input_type=accepts)
 
 
-class _NoFormat(_Section):
+class _NoFormat(Section):
     pass
 
 
-class _Spec(_Section):
+class _Spec(Section):
     """A spec file; each kind's subclass fixes ``kind`` and the format (or api) block that kind takes."""
 
     name: _SourceName
     kind: str
     description: str = ""
     landing: str | None = None  # default landing/<files|api>/<name>/
-    format: _Section = _NoFormat()
+    format: Section = _NoFormat()
     schema_: Annotated[
         _Schema, _shorthand(lambda v: {} if v == "infer" else v, Literal["infer"] | _Schema)
     ] = Field(default_factory=_Schema, alias="schema")
@@ -385,14 +346,14 @@ class _Spec(_Section):
     def _file_name(cls, name: str, info: ValidationInfo) -> str:
         path = (info.context or {}).get("path")
         if path is not None and path.stem != name:
-            raise _bad(f"{name!r} differs from the file name {path.name}", f"rename the file to {name}.yaml")
+            raise bad(f"{name!r} differs from the file name {path.name}", f"rename the file to {name}.yaml")
         return name
 
     @field_validator("api", mode="before")
     @classmethod
     def _only_apis(cls, api: Any, info: ValidationInfo) -> Any:
         if (kind := info.data.get("kind")) != "http_api":
-            raise _bad(f"only http_api sources take api options, this one is {kind}", "remove the api block")
+            raise bad(f"only http_api sources take api options, this one is {kind}", "remove the api block")
         return api
 
     @model_validator(mode="after")
@@ -466,78 +427,6 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a source spec file, for editors (e.g. yaml-language-server's ``$schema``)."""
     spec = Annotated[Union[tuple(_BY_KIND.values())], Field(discriminator="kind")]  # noqa: UP007
     return {"title": "Lake source spec", **TypeAdapter(spec).json_schema()}
-
-
-# -- pydantic's errors in the project's words ----------------------------------------------------------
-
-_NOUNS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "float_type": "a number",
-    "bool_type": "true or false",
-}
-_NOUNS |= dict.fromkeys(("tuple_type", "list_type"), "a list")
-_NOUNS |= dict.fromkeys(("dict_type", "model_type", "dataclass_type"), "a mapping")
-_LIMITS = {
-    "greater_than": "use a number above {gt}",
-    "greater_than_equal": "use {ge} or more",
-    "less_than_equal": "use {le} or less",
-    "string_too_short": "write at least {min_length} character(s)",
-    "too_short": "list at least {min_length}",
-}
-_WRITE = {
-    "text": "write text (quote it)",
-    "a list": "write a list, e.g. [a, b]",
-    "a mapping": "write key: value pairs",
-}
-
-
-def explain(error: ValidationError, root: type, hints: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """``(field path, what is wrong, fix)`` per error of validating ``root``; ``hints``: fixes by path."""
-    found: list[tuple[str, str, str]] = []
-    for e in error.errors():
-        loc, kind, got, ctx = e["loc"], e["type"], e["input"], e.get("ctx", {})
-        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        general = re.sub(r"\[\d+\]", "", at).lstrip(".")
-        hint = hints.get(general)
-        if isinstance(ctx.get("error"), Problems):
-            found += [(f"{at}.{sub}".strip("."), what, fix) for sub, what, fix in ctx["error"].issues]
-            continue
-        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-            known = _keys(root, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            also = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(known) or 'none'}"
-            what, fix = "unknown field", f"remove it ({also})"
-        elif kind in ("missing", "missing_argument"):
-            what, fix = "missing", hint or hints.get(general.rpartition(".")[0]) or "add it"
-        elif kind == "literal_error":
-            what, fix = f"{got!r} is not known", f"use one of {ctx['expected']}"
-        elif kind in _NOUNS:
-            noun = _NOUNS[kind]
-            what, fix = f"must be {noun}, got {got!r}", hint or _WRITE.get(noun, f"write {noun}")
-        else:  # a constraint, e.g. "Input should be greater than 0"
-            said = re.sub(r" after validation.*", "", re.sub(r"^\w+ should", "must", e["msg"]))
-            what = f"{said}, got {got!r}"
-            fix = hint or _LIMITS.get(kind, "correct the value").format(**ctx)
-        found.append((at, what, fix))
-    return found
-
-
-def _keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed where ``loc`` points (for "did you mean")."""
-    for part in loc:
-        if isinstance(part, str):
-            by_key = {f.alias or n: f.annotation for n, f in model.__pydantic_fields__.items()}
-            model = next((t for t in _types(by_key.get(part)) if hasattr(t, "__pydantic_fields__")), None)
-            if model is None:
-                return []
-    return [f.alias or n for n, f in model.__pydantic_fields__.items()]
-
-
-def _types(annotation: Any) -> Iterator[Any]:
-    yield annotation
-    for arg in get_args(annotation):
-        yield from _types(arg)
 
 
 # -- loading -------------------------------------------------------------------------------------------

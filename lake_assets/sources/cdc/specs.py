@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from lake_assets.sources.cdc.dms_format import DEFAULT_TIMESTAMP_COLUMN
-from lake_assets.sources.specs import Problems, checked, explain
+from lake_assets.spec_model import Problems, checked, explain
 
 DEFAULT_SPECS_FILE = Path(__file__).parent / "tables.yaml"
 PARTITIONINGS = ("day",)
