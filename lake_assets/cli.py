@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lake_assets.access import commands as access_commands
+from lake_assets.access.policy import PolicyError
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
 from lake_assets.storage import ObjectStore, StorageError, open_store
 from lake_assets.tables.catalog import CatalogError
@@ -476,10 +478,25 @@ def hand_over_sensors(settings: LakeSettings, home: Path, cursors: dict[str, str
 
 
 def cmd_query(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.query import run_sql
+    """``lake query``: the embedded engine (access policy) or, with --engine athena, Athena; audited."""
+    athena = None
+    if args.engine == "athena":
+        from lake_assets.athena import run_athena
 
-    print(run_sql(_store(settings), args.sql, catalog=_catalog(settings), as_of=args.as_of))
-    return 0
+        def athena(sql: str, as_of: str | None) -> str:
+            return run_athena(sql, settings, as_of=as_of)
+
+    args.policy = args.policy or settings.access_policy
+    return access_commands.cmd_query(args, _store(settings), _catalog(settings), athena)
+
+
+def _with_lake(command):  # noqa: ANN001, ANN202 - adapts an access command to (args, settings)
+    def run(args: argparse.Namespace, settings: LakeSettings) -> int:
+        if "policy" in args:
+            args.policy = args.policy or settings.access_policy
+        return command(args, _store(settings), _catalog(settings))
+
+    return run
 
 
 def _catalog(settings: LakeSettings):  # noqa: ANN202 - a CatalogConfig (imported lazily)
@@ -776,9 +793,16 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="index new landing objects once (what the sensor does each tick)")
     index.set_defaults(func=cmd_index)
 
-    query = sub.add_parser("query", help="SQL over the lake's tables with the embedded engine (DuckDB)")
+    query = sub.add_parser("query", help="SQL over the lake's tables: the embedded engine (DuckDB) or Athena")
     query.add_argument(
         "sql", help="tables as on Athena: intermediate.events_page_view, final.shop_daily_funnel"
+    )
+    query.add_argument(
+        "--engine",
+        choices=["duckdb", "athena"],
+        default="duckdb",
+        help="duckdb (default): the embedded engine; athena: the Glue catalog through the workgroup "
+        "LAKE_ATHENA_WORKGROUP (LAKE_ENV=aws, LAKE_ATHENA_* settings)",
     )
     query.add_argument(
         "--as-of",
@@ -786,7 +810,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SNAPSHOT|TIME",
         help="time travel: a snapshot id (pins its table) or a UTC time like 2026-11-30T08:00:00",
     )
+    access_commands.query_arguments(query)
     query.set_defaults(func=cmd_query)
+    access_commands.add_commands(sub, _with_lake)
 
     catalog = sub.add_parser(
         "catalog", help="the Iceberg catalog: tables, schemas, snapshots"
@@ -813,7 +839,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.func(args, settings))
-    except (SettingsError, StorageError, CliError, CatalogError, TableSpecError, TableCommitError) as exc:
+    except (
+        SettingsError,
+        StorageError,
+        CliError,
+        CatalogError,
+        TableSpecError,
+        TableCommitError,
+        PolicyError,
+    ) as exc:
         print(f"lake: {exc}", file=sys.stderr)
         return 2
 

@@ -21,6 +21,8 @@ import duckdb_extension_httpfs
 import duckdb_extension_iceberg
 import fastavro
 
+from lake_assets.access.enforce import restricted_connection
+from lake_assets.access.policy import AccessDenied, Policy
 from lake_assets.storage import ObjectStore, StorageError, Zone, parse_partition, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig, CatalogError
 from lake_assets.tables.inspect import TableEntry, list_tables, resolve_as_of
@@ -213,19 +215,33 @@ def run_sql(
     *,
     catalog: CatalogConfig | None = None,
     as_of: str | None = None,
+    principal: str | None = None,
+    policy: Policy | None = None,
+    tables: list[str] | None = None,
 ) -> str:
+    """The printed result of ``sql``; as ``principal`` under ``policy`` when given (``access/enforce.py``:
+    raises ``AccessDenied``). ``tables``, when given, receives the lake tables the query was given."""
     catalog = catalog or CatalogConfig.for_lake(store.uri())
     con = connect(store, catalog=catalog, as_of=as_of)
+    target = con
+    if principal is not None:
+        if policy is None:
+            raise AccessDenied(f"querying as {principal} needs an access policy")
+        target, handed = restricted_connection(policy, principal, sql, con)
+        con.close()
+        if tables is not None:
+            tables += handed
     try:
-        relation = con.sql(sql)
+        relation = target.sql(sql)
     except duckdb.Error as exc:
-        views = ", ".join(table_names(con)) or "none yet"
+        views = ", ".join(table_names(target)) or "none yet"
         absent = ""
         if as_of:
             pinned = resolve_as_of(catalog, list_tables(catalog), as_of)
             missing = [name for name, snapshot in pinned.items() if snapshot is None]
             absent = f"; not yet created at {as_of}: {', '.join(missing)}" if missing else ""
-        raise StorageError(f"query failed: {exc}\n(tables: {views}{absent})") from None
+        who = f" for {principal}" if principal else ""
+        raise StorageError(f"query failed: {exc}\n(tables{who}: {views}{absent})") from None
     return str(relation) if relation is not None else "ok"
 
 

@@ -7,6 +7,7 @@ build settings explicitly and a bad value fails at start with a message naming t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,22 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class AthenaSettings:
+    """``lake query --engine athena``: where Athena runs the SQL (``LAKE_ATHENA_*``, ``lake_assets.athena``).
+
+    ``output_location`` None uses the workgroup's result location; ``max_rows`` is how many result rows are
+    read back for printing (DuckDB's box shows at most 20 of them and counts up to 9,999, as locally).
+    """
+
+    workgroup: str = "lake"
+    output_location: str | None = None  # s3://bucket/athena-results/
+    catalog: str = "AwsDataCatalog"  # the Glue Data Catalog as Athena names it
+    poll_seconds: float = 0.5  # first wait between status checks; doubles up to 5 s
+    timeout_seconds: float = 300.0  # then the query is stopped
+    max_rows: int = 10_000
+
+
+@dataclass(frozen=True)
 class LakeSettings:
     env: Environment = "local"
     lake_root: str = str(REPO_ROOT / ".lake")
@@ -60,6 +77,9 @@ class LakeSettings:
     cdc_tables: str = str(REPO_ROOT / "lake_assets" / "sources" / "cdc" / "tables.yaml")
     # The Iceberg catalog: None = a SQLite file under <lake root>/_system/ (local); postgresql://... or glue.
     catalog_uri: str | None = None
+    athena: AthenaSettings = AthenaSettings()
+    # Who may read what (lake query --as, lake access): lake_assets/access/policy.yaml unless set.
+    access_policy: str = str(REPO_ROOT / "lake_assets" / "access" / "policy.yaml")
 
     def with_root(self, lake_root: str) -> LakeSettings:
         return _checked(replace(self, lake_root=lake_root))
@@ -155,8 +175,44 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         stream_name=env_vars.get("LAKE_STREAM_NAME") or "shop",
         cdc_tables=env_vars.get("LAKE_CDC_TABLES") or LakeSettings.cdc_tables,
         catalog_uri=env_vars.get("LAKE_CATALOG_URI") or ("glue" if env == "aws" else None),
+        athena=load_athena_settings(env_vars),
+        access_policy=env_vars.get("LAKE_ACCESS_POLICY") or LakeSettings.access_policy,
     )
     return _checked(settings)
+
+
+_WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # Athena's rule for workgroup names
+
+
+def load_athena_settings(environ: Mapping[str, str] | None = None) -> AthenaSettings:
+    """The ``LAKE_ATHENA_*`` variables (``lake query --engine athena``); a bad value names its variable."""
+    env_vars = os.environ if environ is None else environ
+    workgroup = (env_vars.get("LAKE_ATHENA_WORKGROUP") or "").strip() or AthenaSettings.workgroup
+    if not _WORKGROUP.match(workgroup):
+        raise SettingsError(
+            f"LAKE_ATHENA_WORKGROUP={workgroup!r} is not an Athena workgroup name (letters, digits, '.', "
+            "'_' and '-', up to 128): set it to the lake's workgroup, for example LAKE_ATHENA_WORKGROUP=lake"
+        )
+    output = (env_vars.get("LAKE_ATHENA_OUTPUT") or "").strip() or None
+    if output is not None and (not output.startswith("s3://") or not output[len("s3://") :].split("/")[0]):
+        raise SettingsError(
+            f"LAKE_ATHENA_OUTPUT={output!r} must be an S3 prefix like s3://my-bucket/athena-results/ "
+            "(or leave it unset to use the workgroup's query result location)"
+        )
+    catalog = (env_vars.get("LAKE_ATHENA_CATALOG") or "").strip() or AthenaSettings.catalog
+    if any(c.isspace() for c in catalog):
+        raise SettingsError(
+            f"LAKE_ATHENA_CATALOG={catalog!r} is not a data catalog name: leave it unset for the Glue "
+            "Data Catalog (AwsDataCatalog)"
+        )
+    return AthenaSettings(
+        workgroup=workgroup,
+        output_location=output,
+        catalog=catalog,
+        poll_seconds=_float(env_vars, "LAKE_ATHENA_POLL_SECONDS", AthenaSettings.poll_seconds),
+        timeout_seconds=_float(env_vars, "LAKE_ATHENA_TIMEOUT_SECONDS", AthenaSettings.timeout_seconds),
+        max_rows=_int(env_vars, "LAKE_ATHENA_MAX_ROWS", AthenaSettings.max_rows),
+    )
 
 
 def api_token(spec: SourceSpec) -> str | None:

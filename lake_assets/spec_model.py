@@ -87,7 +87,7 @@ def explain(error: ValidationError, root: type, hints: Mapping[str, str]) -> lis
     found: list[tuple[str, str, str]] = []
     for e in error.errors():
         loc, kind, got, ctx = e["loc"], e["type"], e["input"], e.get("ctx", {})
-        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p != "[key]").lstrip(".")
         general = re.sub(r"\[\d+\]", "", at).lstrip(".")
         hint = hints.get(general)
         if isinstance(ctx.get("error"), Problems):
