@@ -304,6 +304,18 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
     for query in queries:
         print(f"\nSQL> {query}")
         print(run_sql(store, query, catalog=_catalog(settings)))
+    # Governance: the policy's words go to the catalog; a principal reads only what it is granted.
+    from lake_assets.access.descriptions import describe_tables
+    from lake_assets.access.policy import load_policy
+
+    policy = load_policy(settings.access_policy)
+    described = describe_tables(policy, _catalog(settings))
+    print(f"\ncatalog: descriptions and owners from {policy.path} written to {len(described)} table(s)")
+    restricted = "SELECT * FROM final.shop_daily_product_sales ORDER BY dt DESC, units DESC LIMIT 3"
+    print(
+        f"SQL as marketing (no revenue_cents, days from 2026-11-01; lake query --as marketing)> {restricted}"
+    )
+    print(run_sql(store, restricted, catalog=_catalog(settings), principal="marketing", policy=policy))
     print(
         f"\nthe sample held {stats.valid:,} valid events ({stats.duplicates:,} re-sent duplicates, "
         f"{stats.late:,} late) and {stats.invalid_total:,} invalid ones; {stats.sessions:,} sessions, "

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from lake_assets.access.descriptions import asset_words
+from lake_assets.access.policy import load_policy
 from lake_assets.assets.cdc import build_cdc_checks, build_cdc_merge_assets
 from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
@@ -70,6 +72,8 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     kinds = [EventSourceKind(registry), FileSourceKind(specs), CdcSourceKind(cdc_specs)]
     landing_sensors = [s for s in map(build_landing_sensor, kinds) if s is not None]
     assets = [*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)]
+    # Owners and descriptions from the access policy: the UI says what the catalog and Athena say.
+    assets = list(asset_words(assets, load_policy(settings.access_policy)))
     # What readers see last: the final tables and the CDC tables' current state.
     finals = [key for a in assets for key in a.keys if key.path[0] == "final"]
     fresh = [*finals, *(current_key(s) for s in cdc_specs)]

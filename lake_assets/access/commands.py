@@ -118,6 +118,17 @@ def cmd_check(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int
     return 0
 
 
+def cmd_describe(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int:
+    from lake_assets.access.descriptions import describe_tables
+
+    policy = load_policy(args.policy)
+    changed = describe_tables(policy, catalog)
+    for line in changed:
+        print(line)
+    print(f"{len(changed)} table(s) changed; the catalog now says what {policy.path} says")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int:
     since = dt.date.fromisoformat(args.since) if args.since else None
     shown = 0
@@ -139,6 +150,12 @@ def add_commands(sub: Any, run: Callable[[Command], Callable[[argparse.Namespace
     check = access.add_parser("check", help="the policy against the lake's tables, columns and principals")
     check.add_argument("--policy", default=None, help="the policy file (default: LAKE_ACCESS_POLICY)")
     check.set_defaults(func=run(cmd_check))
+    describe = access.add_parser(
+        "describe",
+        help="the policy's table and column descriptions and owners into the catalog (Glue on AWS)",
+    )
+    describe.add_argument("--policy", default=None, help="the policy file (default: LAKE_ACCESS_POLICY)")
+    describe.set_defaults(func=run(cmd_describe))
     audit = access.add_parser("audit", help="who ran which query against which tables")
     audit.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day on")
     audit.add_argument("--principal", default=None, help="only the queries run as this principal")

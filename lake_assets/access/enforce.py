@@ -53,14 +53,31 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
             yield from _nodes(value)
 
 
-def statement_tables(sql: str, principal: str, strict: bool = True) -> list[TableRef]:
+def _serialized(sql: str, con: duckdb.DuckDBPyConnection | None) -> dict[str, Any]:
+    """DuckDB's own parse tree of ``sql`` (it serializes SELECT statements only)."""
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        return json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    finally:
+        if own:
+            con.close()
+
+
+def statement_tables(
+    sql: str, principal: str, strict: bool = True, con: duckdb.DuckDBPyConnection | None = None
+) -> list[TableRef]:
     """The lake tables one read-only statement names; raises ``AccessDenied`` for anything else
     (``strict=False``: only when it cannot be read at all)."""
-    con = duckdb.connect()
-    try:
-        body = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
-    finally:
-        con.close()
+    return _read(_serialized(sql, con), sql, principal, strict)
+
+
+def _lists_tables(body: dict[str, Any]) -> bool:
+    """A SHOW TABLES / SHOW ALL TABLES statement (its answer depends on every table there is)."""
+    return any(n.get("type") == "SHOW_REF" and not n.get("query") for n in _nodes(body.get("statements")))
+
+
+def _read(body: dict[str, Any], sql: str, principal: str, strict: bool) -> list[TableRef]:
     if body.get("error"):
         message = body.get("error_message", "")
         if _SELECT_ONLY in message:
@@ -129,16 +146,6 @@ def _resolve(ref: TableRef, lake_tables: set[str]) -> str | None:
     return next((t for t in lake_tables if t.replace(".", "_", 1) == ref.table), None)
 
 
-def _lists_tables(sql: str) -> bool:
-    """A SHOW TABLES / SHOW ALL TABLES statement (its answer depends on every table there is)."""
-    con = duckdb.connect()
-    try:
-        body = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
-    finally:
-        con.close()
-    return any(n.get("type") == "SHOW_REF" and not n.get("query") for n in _nodes(body.get("statements")))
-
-
 def _hand_over(
     con: duckdb.DuckDBPyConnection,
     privileged: duckdb.DuckDBPyConnection,
@@ -152,18 +159,25 @@ def _hand_over(
     assert access is not None
     database, name = table.split(".", 1)
     source = f"{_ident(database)}.{_ident(name)}"
-    available = [r[0] for r in privileged.sql(f"DESCRIBE {source}").fetchall()]
-    columns = access.columns(available)
-    if not columns:
-        raise AccessDenied(f"{principal} may see no column of {table}: change its grant in {policy.path}")
+    if access.include is not None:
+        columns = ", ".join(map(_ident, access.include))
+    else:
+        columns = "*" + (f" EXCLUDE ({', '.join(map(_ident, access.exclude))})" if access.exclude else "")
     where = f" WHERE ({access.row_filter})" if access.row_filter else ""
     limit = "" if with_rows else " LIMIT 0"
-    data = privileged.sql(f"SELECT {', '.join(map(_ident, columns))} FROM {source}{where}{limit}").arrow()
+    try:
+        data = privileged.sql(f"SELECT {columns} FROM {source}{where}{limit}").to_arrow_table()
+    except duckdb.BinderException as exc:  # every column excluded, or the table changed under the policy
+        why = str(exc).splitlines()[0]
+        raise AccessDenied(
+            f"{principal} cannot be given {table}: {why}; change its grant in {policy.path}"
+        ) from None
+    # Registered Arrow data is memory, not a file: the locked connection reads it, and nothing else.
+    # It is registered under the table's one-part name (final_shop_daily_funnel), which lake query offers too.
+    alias = f"{database}_{name}"
+    con.register(alias, data)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(database)}")
-    con.register("__granted", data)
-    con.execute(f"CREATE TABLE {source} AS SELECT * FROM __granted")
-    con.unregister("__granted")
-    con.execute(f"CREATE VIEW {_ident(database + '_' + name)} AS SELECT * FROM {source}")
+    con.execute(f"CREATE VIEW {source} AS SELECT * FROM {_ident(alias)}")
 
 
 def restricted_connection(
@@ -182,7 +196,8 @@ def restricted_connection(
         raise AccessDenied(
             f"{principal} has no grants: it reads nothing until {policy.path} grants it tables"
         )
-    refs = statement_tables(sql, principal)
+    body = _serialized(sql, privileged)
+    refs = _read(body, sql, principal, strict=True)
     rows = privileged.sql(
         "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND schema_name <> 'main'"
     ).fetchall()
@@ -196,7 +211,7 @@ def restricted_connection(
                 f"{policy.path})"
             )
         wanted[table] = True
-    if _lists_tables(sql):  # SHOW TABLES and the like: every granted table, by its shape
+    if _lists_tables(body):  # SHOW TABLES and the like: every granted table, by its shape
         for table in sorted(lake_tables):
             if policy.access(principal, table) is not None:
                 wanted.setdefault(table, False)

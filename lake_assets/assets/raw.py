@@ -35,7 +35,7 @@ def build_raw_asset(kind: SourceKind[Any], target: Any) -> dg.AssetsDefinition:
         partitions_def=DAILY if info.daily else None,
         backfill_policy=SINGLE_RUN,
         description=info.description,
-        metadata=dict(info.metadata),
+        metadata={"dagster/table_name": f"raw.{folder.replace('/', '_')}", **info.metadata},
         check_specs=checks,
     )
     def raw(

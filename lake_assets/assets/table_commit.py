@@ -24,7 +24,11 @@ def table_metadata(spec: TableSpec, catalog: CatalogConfig, schema: StructType) 
     return {
         "dagster/table_name": spec.identifier,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in schema.fields]
+            columns=[
+                # a column's description is its doc in the table (lake access describe writes the policy's)
+                dg.TableColumn(f.name, f.dataType.simpleString(), description=f.metadata.get("comment"))
+                for f in schema.fields
+            ]
         ),
         "table_location": dg.MetadataValue.path(catalog.table_location(spec.database, spec.name)),
         "partition_spec": ", ".join(spec.partition_by) or "unpartitioned",

@@ -51,6 +51,10 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     assert "SQL> SELECT tier, count(*) AS customers FROM intermediate.cdc_shop_customers" in out
     assert "│ gold" in out
     assert "SQL> SELECT product_id" in out and "│ product_id │" in out
+    # Governance: the policy's words reached the catalog, and marketing reads sales without revenue.
+    assert "catalog: descriptions and owners from" in out and "written to 3 table(s)" in out
+    box = out.split("SQL as marketing", 1)[1].split("\nthe sample held", 1)[0].split("\n", 1)[1]
+    assert "product_id" in box and "units" in box and "revenue_cents" not in box
     assert (tmp_path / "home" / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
     # The landing sensors take over: RUNNING, each with the demo's cursor (so nothing is re-run).
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
