@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lake_assets.access import commands as access_commands
+from lake_assets.access.lakeformation import LakeFormationError
 from lake_assets.access.policy import PolicyError
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
 from lake_assets.storage import ObjectStore, StorageError, open_store
@@ -859,6 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TableSpecError,
         TableCommitError,
         PolicyError,
+        LakeFormationError,
     ) as exc:
         print(f"lake: {exc}", file=sys.stderr)
         return 2

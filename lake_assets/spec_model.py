@@ -10,6 +10,7 @@ fix the same way.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, get_args
@@ -130,10 +131,16 @@ def _types(annotation: Any) -> Iterator[Any]:
         yield from _types(arg)
 
 
+@functools.lru_cache(maxsize=8)
+def _composed(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text``, composed once per text (``line_of`` runs once per grant)."""
+    return yaml.compose(text)
+
+
 def line_of(text: str, path: tuple[Any, ...]) -> int | None:
     """The 1-based line of ``path`` (keys and list indexes) in YAML ``text``; the deepest part found."""
     try:
-        node = yaml.compose(text)
+        node = _composed(text)
     except yaml.YAMLError:
         return None
     line = None if node is None else node.start_mark.line + 1

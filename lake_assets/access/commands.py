@@ -142,11 +142,52 @@ def cmd_audit(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int
     return 0
 
 
+def _lake_formation(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> tuple[Any, Any, str]:
+    """The policy (checked against the lake's tables first, as ``lake access check`` does), a Lake Formation
+    client and the catalog id, the caller's account (``LAKE_AWS_ENDPOINT_URL``, AWS_REGION, credentials)."""
+    from lake_assets.access.lakeformation import connect
+    from lake_assets.settings import load_settings
+
+    policy = load_policy(args.policy)
+    problems = check_policy(policy, lake_tables(store, catalog))
+    if problems:
+        raise PolicyError("\n".join(problems))
+    client, catalog_id = connect(load_settings())
+    return policy, client, catalog_id
+
+
+def cmd_plan(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int:
+    """``lake access plan``: Lake Formation's grants and data cells filters against the policy, as a diff."""
+    from lake_assets.access.lakeformation import plan
+
+    policy, client, catalog_id = _lake_formation(args, store, catalog)
+    print(plan(policy, client, catalog_id).render())
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int:
+    """``lake access apply``: make Lake Formation equal to the policy; asks nothing, prints each change."""
+    from lake_assets.access.lakeformation import apply, plan
+
+    policy, client, catalog_id = _lake_formation(args, store, catalog)
+    planned = plan(policy, client, catalog_id)
+    if planned.empty:
+        print(planned.render())
+        return 0
+    print(f"Applying {policy.path} to Lake Formation, catalog {catalog_id}:")
+    done = apply(planned, client, echo=lambda line: print(f"  {line}", flush=True))
+    for note in planned.notes:
+        print(f"  ! left alone: {note}")
+    print(f"Applied {len(done)} change(s); `lake access plan` now shows no changes.")
+    return 0
+
+
 def add_commands(sub: Any, run: Callable[[Command], Callable[[argparse.Namespace, Any], int]]) -> None:
-    """``lake access check|audit``; ``run`` adapts a command to the CLI's (args, settings) calling."""
-    access = sub.add_parser("access", help="the access policy: check it, read the audit log").add_subparsers(
-        dest="access_command", required=True
-    )
+    """``lake access check|describe|audit|plan|apply``; ``run`` adapts a command to the CLI's (args, settings)
+    calling."""
+    access = sub.add_parser(
+        "access", help="the access policy: check, describe, audit, plan and apply it"
+    ).add_subparsers(dest="access_command", required=True)
     check = access.add_parser("check", help="the policy against the lake's tables, columns and principals")
     check.add_argument("--policy", default=None, help="the policy file (default: LAKE_ACCESS_POLICY)")
     check.set_defaults(func=run(cmd_check))
@@ -160,6 +201,13 @@ def add_commands(sub: Any, run: Callable[[Command], Callable[[argparse.Namespace
     audit.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day on")
     audit.add_argument("--principal", default=None, help="only the queries run as this principal")
     audit.set_defaults(func=run(cmd_audit))
+    for name, func, text in (
+        ("plan", cmd_plan, "Lake Formation's grants and data cells filters against the policy, as a diff"),
+        ("apply", cmd_apply, "make Lake Formation's grants and filters equal to the policy (asks nothing)"),
+    ):
+        command = access.add_parser(name, help=text)
+        command.add_argument("--policy", default=None, help="the policy file (default: LAKE_ACCESS_POLICY)")
+        command.set_defaults(func=run(func))
 
 
 def query_arguments(query: argparse.ArgumentParser) -> None:
