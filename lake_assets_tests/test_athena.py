@@ -17,6 +17,9 @@ import contextlib
 import datetime as dt
 import json
 import math
+import os
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -527,3 +530,42 @@ def test_a_bad_athena_setting_names_the_variable(environ: dict[str, str], messag
     with pytest.raises(SettingsError) as caught:
         load_settings(environ)
     assert message in str(caught.value)
+
+
+def test_lake_query_engine_athena_through_the_real_command_line_is_audited_like_a_local_query(
+    moto_server: str, workgroup: str
+) -> None:
+    """``lake query --engine athena`` as a subprocess: moto's Athena answers, the lake (and its audit log) is
+    on moto's S3. ``--as`` is refused there (on Athena the caller's IAM role and its grants apply)."""
+    bucket = f"lake-cli-{uuid.uuid4().hex[:8]}"
+    moto_client("s3", moto_server).create_bucket(Bucket=bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    env |= moto_env() | {
+        "LAKE_ENV": "aws",
+        "LAKE_ROOT": f"s3://{bucket}/lake",
+        "LAKE_S3_ENDPOINT_URL": moto_server,
+        "LAKE_AWS_ENDPOINT_URL": moto_server,
+        "LAKE_ATHENA_WORKGROUP": workgroup,
+        "LAKE_ATHENA_OUTPUT": OUTPUT,
+    }
+    register_results(moto_server, [ORDERS_COLUMNS["id"]], [row("7"), row("8")])
+    lake = str(Path(sys.executable).with_name("lake"))
+    sql = "SELECT id FROM final.shop_orders ORDER BY id"
+    done = subprocess.run([lake, "query", "--engine", "athena", sql], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cells = [line.strip("│ ") for line in done.stdout.splitlines() if line.startswith("│")]
+    assert cells[:2] == ["id", "int32"] and cells[-2:] == ["7", "8"]
+    assert f"in workgroup {workgroup}" in done.stdout
+    refused = subprocess.run(
+        [lake, "query", "--engine", "athena", "--as", "marketing", sql],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "on Athena the caller's IAM role" in refused.stderr
+    audit = subprocess.run([lake, "access", "audit"], env=env, capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stderr
+    lines = [x for x in audit.stdout.splitlines() if sql in x]
+    assert len(lines) == 2
+    assert " as (unrestricted)  athena  ok  [final.shop_orders]  " + sql in lines[0]
+    assert " as marketing  athena  denied  [" in lines[1] and "on Athena the caller's IAM role" in lines[1]

@@ -59,11 +59,6 @@ def cmd_query(
     from lake_assets.query import run_sql
 
     engine = "athena" if athena else "duckdb"
-    if athena and args.principal:
-        raise StorageError(
-            "--as applies the lake's access policy in the embedded engine; on Athena the caller's IAM role "
-            "and its Lake Formation grants apply (lake access apply): drop --as, or use --engine duckdb"
-        )
     record = new_record(args.sql, principal=args.principal, engine=engine, as_of=args.as_of)
     started = time.monotonic()
     given: list[str] = []
@@ -77,6 +72,12 @@ def cmd_query(
         )
 
     try:
+        if athena and args.principal:
+            raise AccessDenied(
+                "--as applies the lake's access policy in the embedded engine; on Athena the caller's IAM "
+                "role and its Lake Formation grants apply (lake access apply): drop --as, or use "
+                "--engine duckdb"
+            )
         policy = load_policy(args.policy) if args.principal else None
         out = (
             athena(args.sql, args.as_of)
@@ -135,7 +136,8 @@ def cmd_audit(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int
     for record in read_records(store, since=since, principal=args.principal):
         who = record.principal or "(unrestricted)"
         tables = ", ".join(record.tables) or "-"
-        line = f"{record.time}  {record.user} as {who}  {record.outcome}  [{tables}]  {record.sql}"
+        line = f"{record.time}  {record.user} as {who}  {record.engine}  {record.outcome}  [{tables}]  "
+        line += record.sql
         print(line + (f"  -- {record.message}" if record.message else ""))
         shown += 1
     print(f"{shown} record(s)")

@@ -64,7 +64,7 @@ def test_query_as_a_principal_sees_its_rows_and_columns_and_every_query_is_audit
     assert (
         lines[-1] == f"{len([r for r in read_records(lake.store) if r.principal == 'marketing'])} record(s)"
     )
-    assert any(" as marketing  denied  [-]  SELECT * FROM read_csv" in line for line in lines)
+    assert any(" as marketing  duckdb  denied  [-]  SELECT * FROM read_csv" in line for line in lines)
 
 
 def test_access_check_passes_the_shipped_policy_and_names_what_a_bad_one_gets_wrong(

@@ -286,7 +286,8 @@ def test_a_filter_edited_by_hand_is_planned_for_update_and_apply_uses_its_versio
     fresh = plan(policy, lf, catalog)
     assert fresh.lines() == [
         "~ filter lake_support_intermediate_cdc_shop_customers on intermediate.cdc_shop_customers: columns "
-        f"customer_id -> all columns; rows where active AND tier = 'gold' -> rows where active = true  [{WHERE}:39]"
+        "customer_id -> all columns; rows where active AND tier = 'gold' -> rows where active = true  "
+        f"[{WHERE}:39]"
     ]
     apply(fresh, lf)
     assert plan(policy, lf, catalog).empty
