@@ -21,20 +21,28 @@ from lake_assets.storage import ObjectStore, StorageError
 Command = Callable[[argparse.Namespace, Any], int]
 
 
+def _definitions() -> Any:
+    with warnings.catch_warnings():  # Dagster's beta notices are for authors of definitions, not here
+        warnings.simplefilter("ignore")
+        from lake_assets.definitions import defs  # the asset graph names every table, built or not
+    return defs
+
+
+def spec_descriptions() -> dict[str, str]:
+    """Each table's own description, as its asset (built from the source, CDC and table specs) gives it."""
+    return {
+        str(spec.metadata["dagster/table_name"]): spec.description or ""
+        for spec in _definitions().resolve_all_asset_specs()
+        if "dagster/table_name" in spec.metadata
+    }
+
+
 def lake_tables(store: ObjectStore, catalog: Any) -> dict[str, list[str] | None]:
     """Every table the lake declares (its assets' ``dagster/table_name``) -> its columns, read from the
     table where it exists already (None: not created yet, columns unknown)."""
     from lake_assets.query import connect
 
-    with warnings.catch_warnings():  # Dagster's beta notices are for authors of definitions, not here
-        warnings.simplefilter("ignore")
-        from lake_assets.definitions import defs  # the asset graph names every table, built or not
-
-    declared = {
-        str(spec.metadata["dagster/table_name"])
-        for spec in defs.resolve_all_asset_specs()
-        if "dagster/table_name" in spec.metadata
-    }
+    declared = set(spec_descriptions())
     tables: dict[str, list[str] | None] = dict.fromkeys(declared)
     con = connect(store, catalog=catalog)
     try:
@@ -123,10 +131,10 @@ def cmd_describe(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> 
     from lake_assets.access.descriptions import describe_tables
 
     policy = load_policy(args.policy)
-    changed = describe_tables(policy, catalog)
+    changed = describe_tables(policy, catalog, spec_descriptions())
     for line in changed:
         print(line)
-    print(f"{len(changed)} table(s) changed; the catalog now says what {policy.path} says")
+    print(f"{len(changed)} table(s) changed; the catalog now says what {policy.path} and the specs say")
     return 0
 
 

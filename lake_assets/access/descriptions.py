@@ -10,7 +10,7 @@ descriptions ride in each materialization's column schema, read back from the ta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
@@ -26,11 +26,15 @@ def dagster_owner(owner: str) -> str:
     return owner if _EMAIL.fullmatch(owner) or owner.startswith("team:") else f"team:{owner}"
 
 
-def describe_tables(policy: Policy, catalog: CatalogConfig) -> list[str]:
-    """Write the policy's words into every table of the catalog it describes; returns one line per table
-    changed (nothing when the catalog already says the same: safe to run on every deploy)."""
+def describe_tables(
+    policy: Policy, catalog: CatalogConfig, specs: Mapping[str, str] | None = None
+) -> list[str]:
+    """Write the policy's words into every table of the catalog it describes, and for the other tables the
+    description their own spec gives (``specs``: table -> description, e.g. the assets' descriptions); returns
+    one line per table changed (nothing when the catalog already says the same: safe on every deploy)."""
     existing = {e.identifier for e in list_tables(catalog)}
-    described = [info for name, info in sorted(policy.tables.items()) if name in existing]
+    words = {n: TableInfo(n, None, d, {}) for n, d in (specs or {}).items() if d} | dict(policy.tables)
+    described = [info for name, info in sorted(words.items()) if name in existing]
     if not described:
         return []
     cat = catalog.pyiceberg()

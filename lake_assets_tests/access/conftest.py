@@ -56,7 +56,11 @@ class Lake:
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    lake = Lake(tmp_path_factory.mktemp("access-lake"))
+    return make_lake(tmp_path_factory.mktemp("access-lake"))
+
+
+def make_lake(root: Path) -> Lake:
+    lake = Lake(root)
     lake.catalog.sqlite_path.parent.mkdir(parents=True)
     # What Spark's first commit does in the lake: pyiceberg creates its catalog tables in a new file.
     cat = SqlCatalog(CATALOG_NAME, uri=lake.catalog.uri, warehouse=lake.catalog.warehouse)

@@ -103,3 +103,26 @@ def test_the_lake_s_definitions_carry_them(tmp_path: Path) -> None:
     )
     assert spec.owners == ["team:analytics"]
     assert spec.description.startswith("Sessions per day, and how many viewed a product")
+
+
+def test_tables_the_policy_does_not_describe_get_their_spec_s_words(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from lake_assets_tests.access.conftest import lake as build_lake  # a lake of its own: words change it
+
+    lake = build_lake.__wrapped__(tmp_path_factory)
+    policy = parse_policy(
+        "principals: {a: {}}\ntables:\n  final.shop_daily_funnel: {description: The policy's words.}\n",
+        POLICY.path,
+    )
+    specs = {
+        "final.shop_daily_funnel": "The asset's words.",
+        "final.shop_daily_product_sales": "Sales per day.",
+    }
+    assert describe_tables(policy, lake.catalog, specs) == [
+        "final.shop_daily_funnel: description",
+        "final.shop_daily_product_sales: description",
+    ]
+    cat = lake.catalog.pyiceberg()
+    assert cat.load_table("final.shop_daily_funnel").properties["Description"] == "The policy's words."
+    assert cat.load_table("final.shop_daily_product_sales").properties["Description"] == "Sales per day."
