@@ -22,11 +22,12 @@ from lake_assets.assets.sources import build_intermediate_source_assets
 from lake_assets.checks.freshness import DAILY_LAG, freshness_checks
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT
+from lake_assets.resources.glue import GlueResource
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sensors.api import build_api_schedules
 from lake_assets.sensors.landing import build_landing_sensor
-from lake_assets.settings import LakeSettings, load_settings
+from lake_assets.settings import LakeSettings, lake_environment, load_settings
 from lake_assets.sources.api.kind import ApiSourceKind
 from lake_assets.sources.cdc.kind import CdcSourceKind
 from lake_assets.sources.cdc.specs import CdcTableSpec
@@ -98,7 +99,9 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
         ],
         resources={
             "lake": LakeResource.from_settings(settings),
-            "spark": SparkResource.from_settings(settings.spark),
+            "spark": SparkResource.from_settings(
+                settings.spark, GlueResource.from_settings(settings, lake_environment())
+            ),
         },
         # One process per run: Spark steps share one session (the multiprocess default starts a JVM per step).
         executor=dg.in_process_executor,

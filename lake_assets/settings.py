@@ -41,6 +41,16 @@ class SparkSettings:
     driver_memory: str = "1g"
     s3: bool = False  # load Iceberg's S3 support (a lake on S3)
     merge_workers: int = 4  # CDC tables of one run merged side by side in the one session
+    engine: str = "local"  # local: Spark in the Dagster process; glue: the layers as Glue job runs (Pipes)
+
+
+@dataclass(frozen=True)
+class GlueSettings:
+    """``LAKE_SPARK_ENGINE=glue``: the Spark layers as runs of one Glue job through Dagster Pipes."""
+
+    job_name: str = "lake-layers"  # the Glue job (infra/) whose script is lake_assets/layers/glue_job.py
+    pipes_bucket: str | None = None  # where Pipes puts the run's context and the job's messages
+    pipes_prefix: str = "_system/pipes"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class LakeSettings:
     athena: AthenaSettings = AthenaSettings()
     # Who may read what (lake query --as, lake access): lake_assets/access/policy.yaml unless set.
     access_policy: str = str(REPO_ROOT / "lake_assets" / "access" / "policy.yaml")
+    glue: GlueSettings = GlueSettings()
 
     def with_root(self, lake_root: str) -> LakeSettings:
         return _checked(replace(self, lake_root=lake_root))
@@ -138,7 +149,26 @@ def _checked(settings: LakeSettings) -> LakeSettings:
     url = settings.s3_endpoint_url
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError(f"LAKE_S3_ENDPOINT_URL={url!r} must start with http:// or https://")
+    if settings.spark.engine not in ("local", "glue"):
+        raise SettingsError(f"LAKE_SPARK_ENGINE={settings.spark.engine!r}: use local or glue")
+    if settings.spark.engine == "glue" and not settings.glue.pipes_bucket:
+        raise SettingsError(
+            "LAKE_SPARK_ENGINE=glue needs an S3 bucket for Dagster Pipes: set LAKE_PIPES_BUCKET "
+            "(the lake's bucket when LAKE_ROOT is s3://...)"
+        )
     return settings
+
+
+def lake_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``LAKE_*`` variables and the AWS region, to hand the same settings to a Glue job (no secrets:
+    the job has its own role)."""
+    env_vars = os.environ if environ is None else environ
+    names = [n for n in env_vars if n.startswith("LAKE_")] + ["AWS_REGION", "AWS_DEFAULT_REGION"]
+    return {n: env_vars[n] for n in sorted(names) if n in env_vars}
+
+
+def _bucket_of(root: str) -> str | None:
+    return (root.removeprefix("s3://").split("/", 1)[0] or None) if root.startswith("s3://") else None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
@@ -148,9 +178,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
     if env not in ENVIRONMENTS:
         raise SettingsError(f"LAKE_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
     default_root = str(REPO_ROOT / ".lake") if env == "local" else ""
+    lake_root = env_vars.get("LAKE_ROOT") or default_root
     settings = LakeSettings(
         env=env,  # type: ignore[arg-type]
-        lake_root=env_vars.get("LAKE_ROOT") or default_root,
+        lake_root=lake_root,
         s3_endpoint_url=env_vars.get("LAKE_S3_ENDPOINT_URL") or None,
         aws_endpoint_url=_url(env_vars, "LAKE_AWS_ENDPOINT_URL"),
         aws_region=env_vars.get("AWS_REGION") or env_vars.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -169,6 +200,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
             driver_memory=env_vars.get("LAKE_SPARK_DRIVER_MEMORY") or SparkSettings.driver_memory,
             s3=env != "local",
             merge_workers=_int(env_vars, "LAKE_SPARK_MERGE_WORKERS", SparkSettings.merge_workers),
+            engine=env_vars.get("LAKE_SPARK_ENGINE") or ("glue" if env == "aws" else "local"),
+        ),
+        glue=GlueSettings(
+            job_name=env_vars.get("LAKE_GLUE_JOB") or GlueSettings.job_name,
+            pipes_bucket=env_vars.get("LAKE_PIPES_BUCKET") or _bucket_of(lake_root),
         ),
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
         sensor_lookback_seconds=_int(env_vars, "LAKE_SENSOR_LOOKBACK_SECONDS", 600, minimum=0),

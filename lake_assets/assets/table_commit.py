@@ -1,7 +1,7 @@
 """Stage -> check -> commit for the Iceberg layers: checks judge the staged snapshot before readers see it.
 
-The Dagster side of ``tables.iceberg.write_audit_publish``: every blocking check passes, or the failed
-results are reported, the run fails, and the table stays at its previous snapshot.
+The Dagster side of ``tables.checked_commit``: every blocking check passes, or the failed results are
+reported, the run fails, and the table stays at its previous snapshot.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import dagster as dg
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from lake_assets.checks.staged import Evaluation, StagedCheck
+from lake_assets.checks.staged import StagedCheck
 from lake_assets.tables.catalog import CatalogConfig
-from lake_assets.tables.iceberg import StagedWrite, write_audit_publish
+from lake_assets.tables.checked_commit import CommitOutcome, commit_checked
 from lake_assets.tables.specs import TableSpec
 
 
@@ -47,44 +47,30 @@ def commit_with_checks(
     metadata: dict[str, Any] | None = None,
 ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     """Yield the check results and the materialization of one Iceberg commit, or fail without publishing."""
-    outcome: dict[str, Evaluation] = {}
-    counted: dict[str, Any] = {}
+    outcome = commit_checked(session, catalog, spec, df, checks, replace_where=replace_where)
+    yield from committed_results(outcome, catalog, spec, metadata)
 
-    def audit(staged: StagedWrite) -> bool:
-        frame = staged.frame if replace_where is None else staged.frame.where(replace_where)
-        frame = frame.cache()  # the staged rows are read once for all the checks, not once per check
-        cached.append(frame)
-        outcome.clear()
-        counted["rows"] = frame.count()
-        for check in checks:
-            outcome[check.name] = check.evaluate(frame)
-        counted["schema"] = frame.schema
-        return all(outcome[c.name][0] for c in checks if c.blocking)
 
-    cached: list = []
-    try:
-        result = write_audit_publish(session, catalog, spec, df, audit, replace_where=replace_where)
-    finally:
-        for frame in cached:
-            frame.unpersist()
+def committed_results(
+    outcome: CommitOutcome, catalog: CatalogConfig, spec: TableSpec, metadata: dict[str, Any] | None = None
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+    """A commit's outcome as Dagster reports it: failed results and a failure, or the materialization."""
     check_results = [
-        dg.AssetCheckResult(check_name=c.name, passed=outcome[c.name][0], metadata=outcome[c.name][1])
-        for c in checks
+        dg.AssetCheckResult(check_name=name, passed=passed, metadata=figures)
+        for name, (passed, figures) in outcome.checks.items()
     ]
-    if not result.published:
+    if not outcome.published:
         yield from check_results
-        failed = [c.name for c in checks if c.blocking and not outcome[c.name][0]]
         raise dg.Failure(
-            description=f"{spec.identifier}: blocking check(s) {', '.join(failed)} failed on the staged "
-            f"snapshot; nothing was published, the table stays at snapshot {result.snapshot_id}",
-            metadata={"failed_checks": ", ".join(failed)},
+            description=outcome.failure(), metadata={"failed_checks": ", ".join(outcome.failed_blocking)}
         )
+    schema_metadata = table_metadata(spec, catalog, outcome.schema) if outcome.schema is not None else {}
     yield dg.MaterializeResult(
         metadata={
-            **table_metadata(spec, catalog, counted["schema"]),
-            "dagster/row_count": counted["rows"],
-            "snapshot_id": str(result.snapshot_id),
-            "commit_attempts": result.attempts,
+            **schema_metadata,
+            "dagster/row_count": outcome.rows,
+            "snapshot_id": str(outcome.snapshot_id),
+            "commit_attempts": outcome.attempts,
             **(metadata or {}),
         },
         check_results=check_results,

@@ -15,6 +15,7 @@ import pytest
 from lake_assets.assets import intermediate as intermediate_module
 from lake_assets.assets.final import build_final_asset
 from lake_assets.definitions import build_assets
+from lake_assets.layers.final import FinalTable
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource
 from lake_assets.storage.object_store import LocalObjectStore
@@ -84,12 +85,14 @@ def test_final_with_duplicate_keys_fails_its_blocking_check_and_publishes_nothin
         return sales.unionByName(sales.limit(2))
 
     buggy = build_final_asset(
-        "daily_product_sales",
-        {"orders": "order_placed"},
-        buggy_sales,
-        key_columns=["dt", "product_id"],
-        invariants=["units > 0"],
-        description="test",
+        FinalTable(
+            "daily_product_sales",
+            {"orders": "order_placed"},
+            buggy_sales,
+            key_columns=("dt", "product_id"),
+            invariants=("units > 0",),
+            description="test",
+        )
     )
     result = _materialize(lake, [buggy], "final/shop/daily_product_sales")
     assert not result.success

@@ -1,0 +1,120 @@
+"""The Glue job script: a layer's run, reported to Dagster through Pipes (no Dagster, only dagster-pipes).
+
+Glue starts it with the job arguments the asset passed (``--lake-layer``, ``--lake-table``, the lake's
+settings as JSON in ``--lake-settings``) and the two Pipes arguments (``--dagster-pipes-context``,
+``--dagster-pipes-messages``, S3 locations). The run's days are the partition range Dagster asked for. The
+layer commits through the same ``tables.checked_commit`` as local Spark; the check results and the
+materialization go back as Pipes messages; a commit that published nothing sends the failure as a custom
+message, so the Dagster side fails as it does locally (and the job itself succeeds: it did its work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from dagster_pipes import (
+    DAGSTER_PIPES_CLI_PARSER,
+    PipesContext,
+    PipesParamsLoader,
+    PipesS3ContextLoader,
+    PipesS3MessageWriter,
+    decode_param,
+    open_dagster_pipes,
+)
+
+FAILED = "lake/failed"  # the custom message of a commit that published nothing (resources/glue.py reads it)
+
+
+class ArgsParamsLoader(PipesParamsLoader):
+    """Pipes' own CLI arguments, read from the arguments given (not only ``sys.argv``)."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.args, _ = DAGSTER_PIPES_CLI_PARSER.parse_known_args(list(argv))
+
+    def is_dagster_pipes_process(self) -> bool:
+        return self.args.dagster_pipes_context is not None
+
+    def load_context_params(self) -> dict[str, Any]:
+        return decode_param(self.args.dagster_pipes_context)
+
+    def load_messages_params(self) -> dict[str, Any]:
+        return decode_param(self.args.dagster_pipes_messages)
+
+
+def _days(pipes: PipesContext) -> list[str]:
+    span = pipes.partition_key_range
+    start, end = dt.date.fromisoformat(span["start"]), dt.date.fromisoformat(span["end"])
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+def _metadata_value(value: Any) -> Any:
+    """A check's figure as Pipes carries it: plain values as they are, anything else as JSON."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return {"raw_value": json.loads(json.dumps(value, default=str)), "type": "json"}
+
+
+def run(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(description="a lake layer as a Glue job run")
+    parser.add_argument("--lake-layer", required=True, choices=["final"])
+    parser.add_argument("--lake-table", required=True)
+    parser.add_argument("--lake-settings", default="{}")
+    args, _ = parser.parse_known_args(list(argv))
+    os.environ.update(json.loads(args.lake_settings))  # the lake's typed settings read them, as locally
+
+    from lake_assets.layers.final import FINAL_TABLES, run_final
+    from lake_assets.registry import SchemaRegistry
+    from lake_assets.settings import load_settings
+    from lake_assets.tables.catalog import CatalogConfig, catalog_session
+    from lake_assets.transforms.spark_session import build_spark_session
+
+    settings = load_settings()
+    s3 = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+    with open_dagster_pipes(
+        context_loader=PipesS3ContextLoader(client=s3),
+        message_writer=PipesS3MessageWriter(client=s3, interval=1),
+        params_loader=ArgsParamsLoader(argv),
+    ) as pipes:
+        table = FINAL_TABLES[args.lake_table]
+        days = _days(pipes)
+        catalog = CatalogConfig.for_lake(
+            settings.lake_root,
+            settings.catalog_uri,
+            s3_endpoint=settings.s3_endpoint_url,
+            glue_endpoint=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        )
+        # On Glue the session exists already (getOrCreate); Glue 6.0 is Spark 4.1.1, as local Spark here.
+        session = catalog_session(build_spark_session(s3=settings.env != "local"), catalog)
+        outcome = run_final(session, catalog, SchemaRegistry.from_directory(), table, days)
+        for name, (passed, figures) in outcome.checks.items():
+            pipes.report_asset_check(
+                check_name=name,
+                passed=passed,
+                metadata={k: _metadata_value(v) for k, v in figures.items()},
+                asset_key=pipes.asset_key,
+            )
+        if not outcome.published:
+            pipes.report_custom_message({FAILED: outcome.failure()})
+            return
+        pipes.report_asset_materialization(
+            asset_key=pipes.asset_key,
+            metadata={
+                "dagster/row_count": outcome.rows,
+                "dagster/table_name": outcome.table,
+                "snapshot_id": str(outcome.snapshot_id),
+                "commit_attempts": outcome.attempts,
+                "partitions": len(days),
+            },
+        )
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
