@@ -314,15 +314,21 @@ def test_glue_and_the_local_engine_name_the_tables_alike(
     )
 
     glue = moto_client("glue", moto_server)
-    assert glue.get_table(DatabaseName=database, Name=name)["Table"]["Parameters"]["table_type"] == "ICEBERG"
-    assert glue.get_table(DatabaseName="raw", Name=raw_name)["Table"]["Name"] == raw_name
-    glue_names = {
-        f"{database}.{t['Name']}"
-        for database in ("final", "raw")
-        for t in glue.get_tables(DatabaseName=database)["TableList"]
-    }
-    assert identifier in {t.identifier for t in list_tables(glue_catalog)}
-    assert {identifier, f"raw.{raw_name}"} <= local_names & glue_names
+    try:
+        assert (
+            glue.get_table(DatabaseName=database, Name=name)["Table"]["Parameters"]["table_type"] == "ICEBERG"
+        )
+        assert glue.get_table(DatabaseName="raw", Name=raw_name)["Table"]["Name"] == raw_name
+        glue_names = {
+            f"{database}.{t['Name']}"
+            for database in ("final", "raw")
+            for t in glue.get_tables(DatabaseName=database)["TableList"]
+        }
+        assert identifier in {t.identifier for t in list_tables(glue_catalog)}
+        assert {identifier, f"raw.{raw_name}"} <= local_names & glue_names
+    finally:  # moto is shared by the test session: other tests list these databases' tables
+        glue.delete_table(DatabaseName=database, Name=name)
+        glue.delete_table(DatabaseName="raw", Name=raw_name)
 
 
 # Polling, failures and errors ------------------------------------------------------------------------------

@@ -56,14 +56,19 @@ def test_glue_shows_the_same_words_to_athena(moto_server: str, monkeypatch: pyte
         glue_catalog.create_namespace("final")
     name = f"shop_daily_product_sales_{uuid.uuid4().hex[:6]}"
     glue_catalog.create_table(f"final.{name}", SALES, location=catalog.table_location("final", name))
-    text = POLICY.text.replace("final.shop_daily_product_sales:", f"final.{name}:")
-    policy = parse_policy(text, POLICY.path)
-    assert describe_tables(policy, catalog) == [f"final.{name}: description, owner, 5 column description(s)"]
-    glue = moto_client("glue", moto_server).get_table(DatabaseName="final", Name=name)["Table"]
-    assert glue["Description"] == "Units, orders and revenue per product and day, from the order events."
-    comments = {c["Name"]: c.get("Comment") for c in glue["StorageDescriptor"]["Columns"]}
-    assert comments["revenue_cents"] == "Revenue in cents (quantity times unit price)."
-    assert comments["dt"] == "The UTC day of the orders."
+    try:
+        text = POLICY.text.replace("final.shop_daily_product_sales:", f"final.{name}:")
+        policy = parse_policy(text, POLICY.path)
+        assert describe_tables(policy, catalog) == [
+            f"final.{name}: description, owner, 5 column description(s)"
+        ]
+        glue = moto_client("glue", moto_server).get_table(DatabaseName="final", Name=name)["Table"]
+        assert glue["Description"] == "Units, orders and revenue per product and day, from the order events."
+        comments = {c["Name"]: c.get("Comment") for c in glue["StorageDescriptor"]["Columns"]}
+        assert comments["revenue_cents"] == "Revenue in cents (quantity times unit price)."
+        assert comments["dt"] == "The UTC day of the orders."
+    finally:  # moto is shared by the test session: other tests list the final database's tables
+        glue_catalog.drop_table(f"final.{name}")
 
 
 def test_dagster_assets_carry_the_policy_s_owners_and_descriptions() -> None:
