@@ -568,6 +568,28 @@ def cmd_package_lambda(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
+def cmd_package_glue(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.deploy.glue_package import build_glue_package, upload
+
+    package = build_glue_package(args.out)
+    print(f"{package.script}")
+    zipped = f"{package.size_bytes:,} bytes, {len(package.files)} files, sha256 {package.sha256}"
+    print(f"{package.zip_path}: {zipped}")
+    print(f"--additional-python-modules {','.join(package.modules)}")
+    if args.upload:
+        if not args.upload.startswith("s3://"):
+            raise CliError(f"--upload {args.upload!r}: write s3://bucket/prefix")
+        bucket, _, prefix = args.upload.removeprefix("s3://").partition("/")
+        try:
+            s3 = _aws_client(settings, "s3", settings.s3_endpoint_url)
+            where = upload(package, s3, bucket, prefix or "glue")
+        except Exception as exc:  # noqa: BLE001 - a missing bucket or no credentials: one line
+            raise CliError(f"uploading the Glue artifacts to {args.upload} failed: {exc}") from None
+        print(f"uploaded to {where}/: set the job's script to {where}/{package.script.name} and its")
+        print(f"--extra-py-files to {where}/{package.zip_path.name}")
+    return 0
+
+
 def _cdc_options(args: argparse.Namespace):  # noqa: ANN202 - DmsOptions, imported lazily
     from lake_assets.sources.cdc.dms_format import DmsOptions
 
@@ -757,6 +779,10 @@ def build_parser() -> argparse.ArgumentParser:
     lambda_zip = package.add_parser("lambda", help="the intake Lambda's deployment zip (reproducible)")
     lambda_zip.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "intake-lambda.zip")
     lambda_zip.set_defaults(func=cmd_package_lambda)
+    glue = package.add_parser("glue", help="the Glue job's script, package zip and modules (reproducible)")
+    glue.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "glue")
+    glue.add_argument("--upload", default=None, metavar="s3://BUCKET/PREFIX", help="upload them there")
+    glue.set_defaults(func=cmd_package_glue)
 
     cdc = sub.add_parser(
         "cdc", help="change data capture (PostgreSQL, MariaDB) into landing/cdc/ (AWS DMS layout)"
