@@ -29,6 +29,8 @@ SCRIPT = "glue_job.py"
 JOB_MODULES = (
     "lake_assets.layers.glue_job",
     "lake_assets.layers.final",
+    "lake_assets.layers.events",
+    "lake_assets.storage",
     "lake_assets.settings",
     "lake_assets.registry",
     "lake_assets.tables.catalog",

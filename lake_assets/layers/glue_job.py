@@ -63,15 +63,17 @@ def _metadata_value(value: Any) -> Any:
 
 def run(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description="a lake layer as a Glue job run")
-    parser.add_argument("--lake-layer", required=True, choices=["final"])
+    parser.add_argument("--lake-layer", required=True, choices=["events", "final"])
     parser.add_argument("--lake-table", required=True)
     parser.add_argument("--lake-settings", default="{}")
     args, _ = parser.parse_known_args(list(argv))
     os.environ.update(json.loads(args.lake_settings))  # the lake's typed settings read them, as locally
 
+    from lake_assets.layers.events import run_intermediate_events
     from lake_assets.layers.final import FINAL_TABLES, run_final
     from lake_assets.registry import SchemaRegistry
     from lake_assets.settings import load_settings
+    from lake_assets.storage import open_store
     from lake_assets.tables.catalog import CatalogConfig, catalog_session
     from lake_assets.transforms.spark_session import build_spark_session
 
@@ -82,7 +84,6 @@ def run(argv: Sequence[str]) -> None:
         message_writer=PipesS3MessageWriter(client=s3, interval=1),
         params_loader=ArgsParamsLoader(argv),
     ) as pipes:
-        table = FINAL_TABLES[args.lake_table]
         days = _days(pipes)
         catalog = CatalogConfig.for_lake(
             settings.lake_root,
@@ -93,7 +94,18 @@ def run(argv: Sequence[str]) -> None:
         )
         # On Glue the session exists already (getOrCreate); Glue 6.0 is Spark 4.1.1, as local Spark here.
         session = catalog_session(build_spark_session(s3=settings.env != "local"), catalog)
-        outcome = run_final(session, catalog, SchemaRegistry.from_directory(), table, days)
+        registry = SchemaRegistry.from_directory()
+        extra: dict[str, Any] = {}
+        if args.lake_layer == "final":
+            outcome = run_final(session, catalog, registry, FINAL_TABLES[args.lake_table], days)
+        else:  # events: the subject's intermediate table from raw
+            store = open_store(
+                settings.lake_root, endpoint_url=settings.s3_endpoint_url, region=settings.aws_region
+            )
+            outcome, figures = run_intermediate_events(
+                session, catalog, store, registry, args.lake_table, days
+            )
+            extra["raw_records"] = figures["raw_records"]
         for name, (passed, figures) in outcome.checks.items():
             pipes.report_asset_check(
                 check_name=name,
@@ -112,6 +124,7 @@ def run(argv: Sequence[str]) -> None:
                 "snapshot_id": str(outcome.snapshot_id),
                 "commit_attempts": outcome.attempts,
                 "partitions": len(days),
+                **extra,
             },
         )
 

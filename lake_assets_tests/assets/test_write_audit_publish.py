@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lake_assets.assets import intermediate as intermediate_module
 from lake_assets.assets.final import build_final_asset
 from lake_assets.definitions import build_assets
+from lake_assets.layers import events as intermediate_module
 from lake_assets.layers.final import FinalTable
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.spark import SparkResource

@@ -216,3 +216,34 @@ def test_the_engine_is_glue_on_aws_and_local_spark_otherwise() -> None:
     s3 = {"LAKE_ENV": "s3", "LAKE_ROOT": "s3://b/l", "LAKE_S3_ENDPOINT_URL": "http://127.0.0.1:1"}
     assert load_settings(s3).spark.engine == "local"
     assert load_settings({**s3, "LAKE_SPARK_ENGINE": "glue"}).spark.engine == "glue"
+
+
+def test_an_intermediate_events_table_runs_as_a_glue_job_too(
+    lake: Path, glue_runs: LocalGlueRuns, s3_server: SeaweedServer, s3_bucket: str
+) -> None:
+    identifier = "intermediate.events_page_view"
+    before, rows = snapshot_ids(lake, identifier), pyiceberg_table(lake, identifier).num_rows
+    result = dg.materialize(
+        build_assets(SchemaRegistry.from_directory()),
+        selection="intermediate/events/page_view",
+        resources={"lake": lake_resource(lake), "spark": on_glue(lake, glue_runs, s3_server, s3_bucket)},
+        partition_key=DAY,
+        raise_on_error=False,
+    )
+    assert result.success
+    assert glue_runs.arguments[-1]["--lake-layer"] == "events"
+    assert glue_runs.arguments[-1]["--lake-table"] == "page_view"
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "event_id_unique": True,
+        "required_columns_not_null": True,
+        "counts_reconcile_with_raw": True,
+    }
+    [materialization] = result.asset_materializations_for_node("intermediate__events__page_view")
+    assert (
+        materialization.metadata["raw_records"].value
+        >= rows
+        == materialization.metadata["dagster/row_count"].value
+    )
+    assert len(snapshot_ids(lake, identifier)) == len(before) + 1
+    assert pyiceberg_table(lake, identifier).num_rows == rows
