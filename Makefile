@@ -13,13 +13,19 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m lake_assets.transforms.spark_session  # Spark's Iceberg + JDBC jars into ~/.ivy2.5.2
 	touch $@
 
-.PHONY: install demo test dev bench lock
+.PHONY: install demo test dev bench lock synth infra-tools
 install: $(BIN)/.installed
+
+# checkov's pins clash with the lake's: its own venv (infra/install-tools.sh, infra/requirements-tools.lock)
+INFRA_TOOLS := infra/.venv-tools/.installed
+$(INFRA_TOOLS): infra/requirements-tools.lock infra/install-tools.sh
+	PYTHON=$(PYTHON) infra/install-tools.sh
+infra-tools: $(INFRA_TOOLS)
 
 demo: install
 	$(BIN)/lake demo
 
-test: install
+test: install $(INFRA_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lake schemas check
@@ -31,6 +37,12 @@ dev: install
 
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+synth: install
+	$(BIN)/lake package lambda
+	$(BIN)/lake package glue
+	$(BIN)/python infra/app.py
+	$(BIN)/cfn-lint infra/cdk.out/*.template.json
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
