@@ -17,6 +17,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,9 @@ from lake_assets.access.lakeformation import (
     plan,
 )
 from lake_assets.access.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
+from lake_assets.settings import REPO_ROOT
 from lake_assets_tests.access.lakeformation_standin import LakeFormationStandIn
-from lake_assets_tests.fixtures.moto import moto_client
+from lake_assets_tests.fixtures.moto import moto_client, moto_env
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lake-"
@@ -475,3 +479,46 @@ def test_the_stand_in_checks_requests_as_the_api_does(lf: LakeFormationStandIn, 
     hand_grant(lf, catalog, "analyst", resource, "SELECT")
     with pytest.raises(ClientError, match="still has grants"):
         lf.delete_data_cells_filter(**resource["DataCellsFilter"])
+
+
+def test_lake_access_plan_and_apply_through_the_real_command_line(tmp_path: Path, moto_server: str) -> None:
+    """``lake access plan`` / ``apply`` as subprocesses against moto's Lake Formation (the account's grants)
+    and Glue (the lake's catalog). A policy of database and table grants only: moto has no data cells filters,
+    which the tests above cover with the in-process stand-in."""
+    bucket = f"lake-lf-{uuid.uuid4().hex[:8]}"
+    moto_client("s3", moto_server).create_bucket(Bucket=bucket)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "principals:\n"
+        "  analyst: {arn: 'arn:aws:iam::123456789012:role/cli-analyst'}\n"
+        "grants:\n"
+        "  - {principal: analyst, database: final}\n"
+        "  - {principal: analyst, tables: [intermediate.cdc_shop_customers]}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    env |= moto_env() | {
+        "LAKE_ENV": "aws",
+        "LAKE_ROOT": f"s3://{bucket}/lake",
+        "LAKE_S3_ENDPOINT_URL": moto_server,
+        "LAKE_AWS_ENDPOINT_URL": moto_server,
+        "LAKE_ACCESS_POLICY": str(policy),
+    }
+    lake = str(Path(sys.executable).with_name("lake"))
+
+    def access(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [lake, "access", command], env=env, capture_output=True, text=True, cwd=REPO_ROOT
+        )
+
+    planned = access("plan")
+    assert planned.returncode == 0, planned.stderr
+    assert "analyst" in planned.stdout and "Plan: 4 to grant, 0 to revoke" in planned.stdout
+    applied = access("apply")
+    assert applied.returncode == 0, applied.stderr
+    assert "Applied " in applied.stdout
+    again = access("plan")
+    assert again.returncode == 0 and "No changes: Lake Formation matches the policy." in again.stdout
+    policy.write_text(policy.read_text().replace("cli-analyst'}", "cli-analyst'}\n  intern: {}"))
+    policy.write_text(policy.read_text() + "  - {principal: intern, database: final}\n")
+    refused = access("plan")
+    assert refused.returncode == 2 and "intern" in refused.stderr and "arn" in refused.stderr
