@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+
+from lake_assets.access.policy import PolicyError
+from lake_assets.settings import SettingsError
+from lake_assets.sources.cdc.specs import CdcSpecError
 from lake_infra.cdc import CdcStack
 from lake_infra.config import ConfigError, load_config
 from lake_infra.consumption import ConsumptionStack
@@ -22,10 +26,6 @@ from lake_infra.network import NetworkStack
 from lake_infra.orchestration import OrchestrationStack
 from lake_infra.processing import ProcessingStack
 from lake_infra.storage import StorageStack
-
-from lake_assets.access.policy import PolicyError
-from lake_assets.settings import SettingsError
-from lake_assets.sources.cdc.specs import CdcSpecError
 
 INFRA = Path(__file__).resolve().parents[1]
 CDK_JSON = INFRA / "cdk.json"

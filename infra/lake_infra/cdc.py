@@ -25,12 +25,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from lake_infra.common import LakeStack, after_policy
-from lake_infra.config import CdcSource
-from lake_infra.lake import UndefinedResource
 
 from lake_assets.sources.cdc.dms_format import POSITION_COLUMN, DmsOptions
 from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_infra.common import LakeStack, after_policy
+from lake_infra.config import CdcSource
+from lake_infra.lake import UndefinedResource
 
 CHANGE_SEQ_EXPRESSION = "$AR_H_CHANGE_SEQ"  # the DMS header column, a 35-digit string in commit order
 

@@ -15,6 +15,7 @@ from aws_cdk import aws_athena as athena
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
 from lake_infra.common import LakeStack
 from lake_infra.config import ConfigError
 

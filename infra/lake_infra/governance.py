@@ -27,9 +27,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from lake_infra.common import LakeStack, after_policy
 
 from lake_assets.access.lakeformation import desired_state
+from lake_infra.common import LakeStack, after_policy
 
 DESCRIPTIONS = {
     "raw": "raw Avro files, as landed, one table per source table (lake_assets/tables/raw_catalog.py)",

@@ -24,10 +24,10 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from lake_infra.common import ArtifactMissing, LakeStack, after_policy, lint_ignore, skip_checks
 
 from lake_assets.deploy.lambda_package import ARCHITECTURE, HANDLER, RUNTIME
 from lake_assets.settings import load_lambda_settings
+from lake_infra.common import ArtifactMissing, LakeStack, after_policy, lint_ignore, skip_checks
 
 # Firehose's own key layout (UTC hour folders), which the sensor's landing_index._HOUR_FOLDER parses.
 HOUR_FOLDERS = "!{timestamp:yyyy/MM/dd/HH}/"

@@ -13,6 +13,7 @@ from typing import Any
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+
 from lake_infra.common import LakeStack, lint_ignore
 
 

@@ -25,6 +25,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
+
 from lake_infra.common import LakeStack, lint_ignore, read_prefix_statements, skip_checks
 from lake_infra.storage import COMPUTE_LOGS_PREFIX
 

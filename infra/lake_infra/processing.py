@@ -22,10 +22,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from lake_infra.common import ArtifactMissing, LakeStack, after_policy, read_prefix_statements
-from lake_infra.lake import LAYERS, Layer
 
 from lake_assets.deploy.glue_package import SCRIPT, job_modules
+from lake_infra.common import ArtifactMissing, LakeStack, after_policy, read_prefix_statements
+from lake_infra.lake import LAYERS, Layer
 
 GLUE_VERSION = "6.0"  # Spark 4.1.1, Python 3.13, Iceberg 1.11 (the local runtime matches it)
 PACKAGE_ZIP = "lake_assets.zip"  # lake_assets/deploy/glue_package.py: the package for --extra-py-files

@@ -17,6 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
+
 from lake_infra.common import LakeStack, skip_checks
 
 COMPUTE_LOGS_PREFIX = "_system/dagster/compute-logs/"  # deploy/dagster.production.yaml (bucket-relative)
