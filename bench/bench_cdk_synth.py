@@ -73,10 +73,9 @@ def main() -> None:
 
     sys.path.insert(0, str(INFRA))
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from lake_infra.app import STACKS, default_context
-
     from lake_assets.deploy.glue_package import build_glue_package
     from lake_assets.deploy.lambda_package import build_lambda_zip
+    from lake_infra.app import STACKS, default_context
 
     with tempfile.TemporaryDirectory(prefix="bench_cdk_") as tmp:
         folder = Path(tmp)
