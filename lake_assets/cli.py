@@ -515,14 +515,7 @@ def _with_lake(command):  # noqa: ANN001, ANN202 - adapts an access command to (
 def _catalog(settings: LakeSettings):  # noqa: ANN202 - a CatalogConfig (imported lazily)
     from lake_assets.tables.catalog import CatalogConfig
 
-    # The same endpoints as the assets' catalog (LakeResource.catalog): a stand-in's, when settings name one.
-    return CatalogConfig.for_lake(
-        settings.lake_root,
-        settings.catalog_uri,
-        s3_endpoint=settings.s3_endpoint_url,
-        glue_endpoint=settings.aws_endpoint_url,
-        region=settings.aws_region,
-    )
+    return CatalogConfig.for_settings(settings)
 
 
 def cmd_catalog_list(args: argparse.Namespace, settings: LakeSettings) -> int:

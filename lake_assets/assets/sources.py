@@ -19,10 +19,8 @@ from lake_assets.checks.staged import StagedCheck, key_unique, not_null, rows_eq
 from lake_assets.registry import SchemaVersion
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
-from lake_assets.sources.files.index import (
-    UNPARTITIONED,
-)
 from lake_assets.sources.files.raw import resolve_schema
+from lake_assets.sources.kind import UNPARTITIONED
 from lake_assets.sources.specs import SourceSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.specs import TableSpec, table_spec

@@ -85,13 +85,7 @@ def run(argv: Sequence[str]) -> None:
         params_loader=ArgsParamsLoader(argv),
     ) as pipes:
         days = _days(pipes)
-        catalog = CatalogConfig.for_lake(
-            settings.lake_root,
-            settings.catalog_uri,
-            s3_endpoint=settings.s3_endpoint_url,
-            glue_endpoint=settings.aws_endpoint_url,
-            region=settings.aws_region,
-        )
+        catalog = CatalogConfig.for_settings(settings)
         # On Glue the session exists already (getOrCreate); Glue 6.0 is Spark 4.1.1, as local Spark here.
         session = catalog_session(build_spark_session(s3=settings.env != "local"), catalog)
         registry = SchemaRegistry.from_directory()

@@ -58,13 +58,7 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def catalog(self) -> CatalogConfig:
         """The lake's table catalog (SQLite under ``_system/`` unless ``LAKE_CATALOG_URI`` says otherwise)."""
-        return CatalogConfig.for_lake(
-            self.lake_root,
-            self.catalog_uri,
-            s3_endpoint=self.s3_endpoint_url,
-            glue_endpoint=self.aws_endpoint_url,
-            region=self.aws_region,
-        )
+        return CatalogConfig.for_settings(self)
 
     def register_raw(self, name: str, prefix: str, avro_schema: dict, days: list[str] | None) -> list[str]:
         """Add raw's new partitions to the Glue catalog (``raw.<name>``); other catalogs hold no raw."""

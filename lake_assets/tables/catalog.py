@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -24,6 +24,16 @@ class CatalogError(RuntimeError):
     """The catalog is missing, unreadable or unreachable; the message names it in one line."""
 
 
+class LakeLocation(Protocol):
+    """Where a lake is and which endpoints reach it: what settings and the lake resource both say."""
+
+    lake_root: str
+    catalog_uri: str | None
+    s3_endpoint_url: str | None
+    aws_endpoint_url: str | None
+    aws_region: str
+
+
 @dataclass(frozen=True)
 class CatalogConfig:
     """Where the catalog lives (``uri``) and where table files go (``warehouse``, the lake root)."""
@@ -34,6 +44,18 @@ class CatalogConfig:
     s3_endpoint: str | None = None  # an S3 API server other than AWS's (LAKE_S3_ENDPOINT_URL)
     glue_endpoint: str | None = None  # a stand-in for AWS Glue (LAKE_AWS_ENDPOINT_URL; tests use moto)
     region: str = "us-east-1"
+
+    @staticmethod
+    def for_settings(settings: LakeLocation) -> CatalogConfig:
+        """The catalog of the lake ``settings`` describe (``LakeSettings`` or ``LakeResource``), with the same
+        endpoints everywhere: the assets, the ``lake`` command and the Glue job build it alike."""
+        return CatalogConfig.for_lake(
+            settings.lake_root,
+            settings.catalog_uri,
+            s3_endpoint=settings.s3_endpoint_url,
+            glue_endpoint=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        )
 
     @staticmethod
     def for_lake(
