@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 
 from lake_assets.assets.cdc_merge import (
+    HISTORY_UNIQUE,
+    KEY_UNIQUE,
     CdcMergeError,
     current_table,
     history_table,
@@ -30,15 +32,11 @@ from lake_assets.sources.cdc.reconcile import source_checksum
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.transforms.cdc_checksum import checksum
 
-KEY_UNIQUE = "primary_key_unique"
 RECONCILES_SOURCE = "reconciles_with_source"
 LANDING_NAMES = "landing_files_named_as_dms"
 
 
 # ------------------------------------------------------------------------------------------------ merge
-
-
-HISTORY_UNIQUE = "history_versions_unique"
 
 
 def _merge_specs(spec: CdcTableSpec) -> list[dg.AssetSpec]:

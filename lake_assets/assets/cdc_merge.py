@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake_assets.assets.spark_io import avro_reader
-from lake_assets.checks.table_checks import duplicate_keys
+from lake_assets.checks.staged import key_unique
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.settings import SparkSettings
 from lake_assets.sources.cdc.specs import CdcTableSpec
@@ -52,6 +52,8 @@ from lake_assets.transforms import cdc as T
 
 DELETE = "_delete"
 MAX_ATTEMPTS = 3
+KEY_UNIQUE = "primary_key_unique"  # the current table: one row per key
+HISTORY_UNIQUE = "history_versions_unique"  # the history: one version per key and log position
 
 
 class CdcMergeError(RuntimeError):
@@ -341,10 +343,10 @@ def merge_tables(
 def _audit(
     history: DataFrame, current: DataFrame, touched: DataFrame, key: list[str]
 ) -> dict[str, tuple[bool, dict[str, Any]]]:
-    """The blocking checks on the staged tables, over the keys this merge touched."""
-    versions = duplicate_keys(history.join(touched, key, "left_semi"), [*key, T.POSITION])
-    rows = duplicate_keys(current.join(touched, key, "left_semi"), key)
+    """The blocking checks on the staged tables, over the keys this merge touched (the shared builders)."""
     return {
-        "history_versions_unique": (versions == 0, {"duplicate_key_positions": versions}),
-        "primary_key_unique": (rows == 0, {"duplicate_keys": rows}),
+        HISTORY_UNIQUE: key_unique(HISTORY_UNIQUE, [*key, T.POSITION]).evaluate(
+            history.join(touched, key, "left_semi")
+        ),
+        KEY_UNIQUE: key_unique(KEY_UNIQUE, key).evaluate(current.join(touched, key, "left_semi")),
     }
