@@ -52,6 +52,11 @@ class GlueSettings:
     pipes_bucket: str | None = None  # where Pipes puts the run's context and the job's messages
     pipes_prefix: str = "_system/pipes"
 
+    @property
+    def pipes_folder(self) -> str:
+        """``_system/pipes/``: the bucket-relative folder of Pipes' files (lifecycle rules, roles)."""
+        return self.pipes_prefix.strip("/") + "/"
+
 
 @dataclass(frozen=True)
 class AthenaSettings:

@@ -184,9 +184,7 @@ class OrchestrationStack(LakeStack):
         )
         for statement in read_prefix_statements(bucket.bucket_arn, lake.root, ["*"], write=True):
             lake_role.add_to_policy(statement)
-        pipes_prefix = getattr(getattr(lake.settings, "glue", None), "pipes_prefix", "_system/pipes").strip(
-            "/"
-        )
+        pipes_prefix = lake.settings.glue.pipes_folder.rstrip("/")
         for statement in read_prefix_statements(
             bucket.bucket_arn, "", [pipes_prefix + "/*", COMPUTE_LOGS_PREFIX + "*"], write=True
         ):

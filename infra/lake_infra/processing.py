@@ -67,10 +67,8 @@ class ProcessingStack(LakeStack):
         key, bucket = self.imported(key, bucket)
         d = self.deployment
         lake = self.lake
-        glue_settings = getattr(lake.settings, "glue", None)
-        default_job = getattr(glue_settings, "job_name", "lake-layers")
-        self.pipes_prefix = getattr(glue_settings, "pipes_prefix", "_system/pipes").strip("/") + "/"
-        jobs = dict(d.glue_jobs) or {default_job: tuple(LAYERS)}
+        self.pipes_prefix = lake.settings.glue.pipes_folder
+        jobs = dict(d.glue_jobs) or {lake.settings.glue.job_name: tuple(LAYERS)}
         self.artifacts = glue_artifacts(d.glue_folder())
         artifacts = lake.rooted(d.glue_artifacts_prefix)
         uploaded = f"s3://{lake.bucket_name}/{artifacts}{self.artifacts.upload_folder}"

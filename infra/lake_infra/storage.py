@@ -112,9 +112,7 @@ class StorageStack(LakeStack):
 
         landing = lake.key("landing", where=self.where)
         quarantine = lake.key("quarantine", where=self.where)
-        pipes = (
-            getattr(getattr(lake.settings, "glue", None), "pipes_prefix", "_system/pipes").strip("/") + "/"
-        )
+        pipes = lake.settings.glue.pipes_folder
         self.bucket = s3.Bucket(
             self,
             "Lake",

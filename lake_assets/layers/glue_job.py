@@ -29,7 +29,7 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-FAILED = "lake/failed"  # the custom message of a commit that published nothing (resources/glue.py reads it)
+from lake_assets.layers import FAILED
 
 
 class ArgsParamsLoader(PipesParamsLoader):

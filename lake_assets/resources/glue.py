@@ -18,9 +18,8 @@ import boto3
 import dagster as dg
 from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 
+from lake_assets.layers import FAILED
 from lake_assets.settings import LakeSettings
-
-FAILED = "lake/failed"  # the custom message a job sends when it published nothing
 
 
 class GlueResource(dg.ConfigurableResource):
