@@ -50,7 +50,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lake_assets.assets.cdc_merge import (
+from lake_assets.layers.cdc import (
     Manifest,
     current_table,
     history_table,

@@ -43,18 +43,24 @@ class Layer:
 
 
 # The layers that run as Glue jobs (lake_assets/layers/, through Dagster Pipes), and what each touches: the
-# intermediate event tables from raw Avro (intermediate.events_*: tables.yaml), the final tables from the
+# intermediate event, file and API tables from raw Avro (intermediate.events_*, files_*, api_*), the final tables from the
 # intermediate ones, and the CDC merge from raw CDC files into intermediate.cdc_* with its manifests under
-# _system/cdc/ (assets/cdc_merge.py). Table locations are <root>/<database>/<table> (tables/catalog.py).
+# _system/cdc/ (layers/cdc.py). Table locations are <root>/<database>/<table> (tables/catalog.py).
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
         Layer(
             "intermediate",
-            reads=(zone_prefix(Zone.RAW, "events") + "*", zone_prefix(Zone.SYSTEM, "index", "events") + "*"),
-            writes=(zone_prefix(Zone.INTERMEDIATE) + "events_*",),
+            reads=(
+                zone_prefix(Zone.RAW, "events") + "*",
+                zone_prefix(Zone.SYSTEM, "index", "events") + "*",
+                zone_prefix(Zone.RAW, "files") + "*",
+                zone_prefix(Zone.RAW, "api") + "*",
+                zone_prefix(Zone.SYSTEM, "schemas") + "*",  # the schemas inferred for file sources
+            ),
+            writes=tuple(zone_prefix(Zone.INTERMEDIATE) + f"{kind}_*" for kind in ("events", "files", "api")),
             read_tables=("raw/*",),
-            write_tables=("intermediate/events_*",),
+            write_tables=tuple(f"intermediate/{kind}_*" for kind in ("events", "files", "api")),
         ),
         Layer(
             "final",

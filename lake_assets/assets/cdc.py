@@ -5,7 +5,7 @@ over ``sources/cdc/kind.py``), ``intermediate/cdc/<source>/<table>``
 (current state) and ``..._history`` (SCD type 2), the Iceberg tables
 ``intermediate.cdc_<source>_<table>[_history]``. The intermediate assets of one source are one subsettable
 multi-asset (``merge_cdc_<source>``), so the tables a run selects merge side by side in one Spark session.
-How they are merged (MERGE INTO on audit branches) is ``assets/cdc_merge.py``; this module is the Dagster
+How they are merged (MERGE INTO on audit branches) is ``layers/cdc.py``; this module is the Dagster
 side: assets, checks and their metadata.
 """
 
@@ -14,17 +14,20 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
-from lake_assets.assets.cdc_merge import (
+from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
+from lake_assets.layers.cdc import (
+    CDC_REPORTS,
     HISTORY_UNIQUE,
     KEY_UNIQUE,
     CdcMergeError,
     current_table,
     history_table,
+    merge_checks,
     merge_tables,
+    outcome_from_message,
     read_current,
     table_columns,
 )
-from lake_assets.assets.keys import current_key, history_key, raw_cdc_key
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -71,19 +74,11 @@ def _merge_specs(spec: CdcTableSpec) -> list[dg.AssetSpec]:
 
 
 def _merge_check_specs(spec: CdcTableSpec) -> list[dg.AssetCheckSpec]:
+    """The merge's blocking checks (``layers.cdc.merge_checks``), each on the table it judges."""
+    history_checks, current_checks = merge_checks(spec.primary_key)
     return [
-        dg.AssetCheckSpec(
-            KEY_UNIQUE,
-            asset=current_key(spec),
-            blocking=True,
-            description="One row per key (checked before publish).",
-        ),
-        dg.AssetCheckSpec(
-            HISTORY_UNIQUE,
-            asset=history_key(spec),
-            blocking=True,
-            description="One version per key and log position (checked before publish).",
-        ),
+        *(c.spec(current_key(spec)) for c in current_checks),
+        *(c.spec(history_key(spec)) for c in history_checks),
     ]
 
 
@@ -98,6 +93,7 @@ def _merge_results(
         "changes": report["changes"],
         "keys_touched": report.get("keys_touched", 0),
         "reload": report["reload"],
+        **({"engine": report["engine"]} if "engine" in report else {}),  # set by the Glue job
     }
     if report["mode"] == "none":  # nothing new: the tables are as they were
         note = {"note": "no new raw files; nothing merged"}
@@ -151,10 +147,22 @@ def build_cdc_merge_asset(
     ):
         wanted, wanted_checks = set(context.selected_asset_keys), set(context.selected_asset_check_keys)
         selected = [s for s in specs if {current_key(s), history_key(s)} & wanted]
-        session = spark.lake_session(lake.catalog)
-        outcomes = merge_tables(
-            session, lake.store, lake.catalog, selected, registry_root, workers=spark.merge_workers
-        )
+        if spark.engine == "glue":  # the same merges in a Glue job run; its reports come back through Pipes
+            glue = spark.on_glue()
+            names = ",".join(s.name for s in selected)
+            invocation = glue.run_job(context, {"--lake-layer": "cdc", "--lake-table": names})
+            reports = glue.custom_message(invocation, CDC_REPORTS) or {}
+            outcomes = {
+                s.name: outcome_from_message(reports[s.name])
+                if s.name in reports
+                else RuntimeError(f"the Glue job sent no report for {s.name}")
+                for s in selected
+            }
+        else:
+            session = spark.lake_session(lake.catalog)
+            outcomes = merge_tables(
+                session, lake.store, lake.catalog, selected, registry_root, workers=spark.merge_workers
+            )
         failures = []
         for spec in selected:
             outcome = outcomes[spec.name]

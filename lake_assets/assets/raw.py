@@ -45,7 +45,7 @@ def build_raw_asset(kind: SourceKind[Any], target: Any) -> dg.AssetsDefinition:
         days = list(context.partition_keys) if info.daily else [UNPARTITIONED]
         with store.staging_dir() as stage:
             run = RawRun(
-                lake, days, stage, context.run_id, context.run.tags, context.log.info, context.log.warning
+                lake, days, stage, context.run.run_id, context.run.tags, context.log.info, context.log.warning
             )
             try:
                 staged = kind.stage(run, target)

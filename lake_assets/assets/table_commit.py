@@ -66,12 +66,6 @@ def committed_results(
         )
     schema_metadata = table_metadata(spec, catalog, outcome.schema) if outcome.schema is not None else {}
     yield dg.MaterializeResult(
-        metadata={
-            **schema_metadata,
-            "dagster/row_count": outcome.rows,
-            "snapshot_id": str(outcome.snapshot_id),
-            "commit_attempts": outcome.attempts,
-            **(metadata or {}),
-        },
+        metadata={**schema_metadata, **outcome.metadata(), **(metadata or {})},
         check_results=check_results,
     )

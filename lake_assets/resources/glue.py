@@ -52,10 +52,9 @@ class GlueResource(dg.ConfigurableResource):
         s3 = boto3.client("s3", region_name=self.region, endpoint_url=self.s3_endpoint_url)
         return self.glue_client(), s3
 
-    def run_layer(
-        self, context: dg.AssetExecutionContext, arguments: Mapping[str, str]
-    ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
-        """Run one layer as a Glue job run; yield what it reported, or fail as the local engine would."""
+    def run_job(self, context: dg.AssetExecutionContext, arguments: Mapping[str, str]) -> Any:
+        """One Glue job run through Pipes, to its end; a run that did not succeed fails the step with the
+        job's state and error message (nothing was committed by it)."""
         if not self.pipes_bucket:
             raise dg.Failure(description="LAKE_SPARK_ENGINE=glue needs LAKE_PIPES_BUCKET (an S3 bucket)")
         glue, s3 = self._clients()
@@ -68,25 +67,38 @@ class GlueResource(dg.ConfigurableResource):
             ),
             client=glue,
         )
+        if (
+            context.has_partition_key or context.has_partition_key_range
+        ):  # the job's days (Pipes' context lacks a range of several)
+            span = context.partition_key_range
+            arguments = {**arguments, "--lake-partitions": f"{span.start}/{span.end}"}
         params = {
             "JobName": self.job_name,
             "Arguments": {**arguments, "--lake-settings": json.dumps(self.settings_env, sort_keys=True)},
         }
         try:
-            invocation = client.run(context=context, start_job_run_params=params)
-        except (
-            RuntimeError
-        ) as exc:  # the job run did not succeed: its state and error message, nothing committed
+            return client.run(context=context, start_job_run_params=params)
+        except RuntimeError as exc:  # the job run did not succeed: its state and error message
             raise dg.Failure(description=" ".join(str(exc).replace(" :\n", ": ").split())) from None
         except Exception as exc:  # noqa: BLE001 - a missing job, role or artifact: one line naming it
             raise dg.Failure(description=f"Glue job {self.job_name}: {' '.join(str(exc).split())}") from None
+
+    def custom_message(self, invocation: Any, name: str) -> Any:
+        """The value of the job's custom Pipes message ``{name: value}`` (None when it sent none)."""
+        found = [m[name] for m in invocation.get_custom_messages() if isinstance(m, dict) and name in m]
+        return found[0] if found else None
+
+    def run_layer(
+        self, context: dg.AssetExecutionContext, arguments: Mapping[str, str]
+    ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+        """Run one table's layer as a Glue job run; yield what it reported, or fail as the local engine
+        would."""
+        invocation = self.run_job(context, arguments)
         results = invocation.get_results()
-        failed = [
-            m.get(FAILED) for m in invocation.get_custom_messages() if isinstance(m, dict) and m.get(FAILED)
-        ]
+        failed = self.custom_message(invocation, FAILED)
         if failed:
             yield from (r for r in results if isinstance(r, dg.AssetCheckResult))
-            raise dg.Failure(description=str(failed[0]))
+            raise dg.Failure(description=str(failed))
         materialized = [r for r in results if isinstance(r, dg.MaterializeResult)]
         checks = [r for r in results if isinstance(r, dg.AssetCheckResult)]
         if not materialized:

@@ -217,6 +217,67 @@ class Published:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Staging:
+    """One table's part of a commit: the rows, and how they are written (see ``stage_write``)."""
+
+    spec: TableSpec
+    frame: DataFrame
+    replace_where: Column | None = None
+    write: Writer | None = None
+    schema: StructType | None = None
+
+
+def publish_together(
+    spark: SparkSession,
+    catalog: CatalogConfig,
+    build: Callable[[], Sequence[Staging]],
+    audit: Callable[[Sequence[StagedWrite]], bool],
+    *,
+    max_attempts: int = 3,
+) -> list[Published]:
+    """Stage every table of ``build()``, audit them all, publish them in order only if the audit passes.
+
+    ``build`` is called for every attempt, so a write computed from a table itself (a CDC merge) is
+    recomputed on top of the commit that won a race. Tables publish one after another (Iceberg commits are
+    per table): when another commit moved a later table meanwhile, the whole set is staged again on top of
+    what is there, so its writes must be idempotent (a day overwritten, a MERGE of the same rows: both are).
+    After ``max_attempts`` lost races it fails; nothing of the last attempt is published.
+    """
+    names = ""
+    for attempt in range(1, max_attempts + 1):
+        with contextlib.ExitStack() as stack:
+            staged = [
+                stack.enter_context(
+                    stage_write(
+                        spark,
+                        catalog,
+                        s.spec,
+                        s.frame,
+                        replace_where=s.replace_where,
+                        write=s.write,
+                        schema=s.schema,
+                    )
+                )
+                for s in build()
+            ]
+            names = ", ".join(s.spec.identifier for s in staged)
+            if not audit(staged):
+                return [Published(s.spec.identifier, s.base_snapshot_id, False, attempt) for s in staged]
+            try:
+                snapshots = [s.publish() for s in staged]
+            except ConcurrentCommit:
+                continue
+            return [
+                Published(s.spec.identifier, snapshot, True, attempt)
+                for s, snapshot in zip(staged, snapshots, strict=True)
+            ]
+    raise TableCommitError(
+        f"{names}: {max_attempts} attempts lost the race to other commits; nothing of this run was "
+        "published (run it again)"
+    )
+
+
 def write_audit_publish(
     spark: SparkSession,
     catalog: CatalogConfig,
@@ -228,27 +289,16 @@ def write_audit_publish(
     write: Writer | None = None,
     max_attempts: int = 3,
 ) -> Published:
-    """Stage, audit, publish; if another commit moved ``main`` meanwhile, stage again on top of it.
-
-    ``audit`` runs the checks against ``staged.frame`` and returns whether to publish. ``df`` may be a
-    function building the frame: it is called for every attempt, so a write computed from the table itself
-    (a CDC merge) is recomputed on top of the commit that won. A write that lost the race is redone (both
-    land, nothing is lost); after ``max_attempts`` it fails.
-    """
-    for attempt in range(1, max_attempts + 1):
-        frame = df() if callable(df) else df
-        with stage_write(spark, catalog, spec, frame, replace_where=replace_where, write=write) as staged:
-            if not audit(staged):
-                return Published(spec.identifier, staged.base_snapshot_id, False, attempt)
-            try:
-                snapshot = staged.publish()
-            except ConcurrentCommit:
-                continue
-            return Published(spec.identifier, snapshot, True, attempt)
-    raise TableCommitError(
-        f"{spec.identifier}: {max_attempts} attempts lost the race to other commits; nothing of this run was "
-        "published (run it again)"
+    """``publish_together`` for one table: stage, audit, publish (``df`` may be a function, rebuilt for
+    every attempt)."""
+    [published] = publish_together(
+        spark,
+        catalog,
+        lambda: [Staging(spec, df() if callable(df) else df, replace_where, write)],
+        lambda staged: audit(staged[0]),
+        max_attempts=max_attempts,
     )
+    return published
 
 
 def merge_writer(key: Sequence[str], columns: Sequence[str], *, also_match: Sequence[str] = ()) -> Writer:

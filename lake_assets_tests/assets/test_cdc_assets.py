@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import shutil
@@ -12,10 +13,10 @@ import dagster as dg
 import pyarrow as pa
 
 from lake_assets import query
-from lake_assets.assets import cdc_merge
-from lake_assets.assets.cdc_merge import read_current, read_history
 from lake_assets.assets.maintenance import iceberg_maintenance
 from lake_assets.definitions import build_cdc_assets
+from lake_assets.layers import cdc as cdc_merge
+from lake_assets.layers.cdc import read_current, read_history
 from lake_assets.registry.cdc import register_version
 from lake_assets.resources.spark import SparkResource
 from lake_assets.sources.cdc.dms_format import (
@@ -531,29 +532,38 @@ def test_two_merges_of_one_table_at_once_both_land(tmp_path: Path, spark, monkey
     _land_raw(store, spec)
     catalog = CatalogConfig.for_lake(str(tmp_path))
     session = catalog_session(spark, catalog)
-    real_audit, raced = cdc_merge._audit, []
+    real_checks, raced = cdc_merge.merge_checks, []
 
-    def audit_while_another_merge_lands(*args):  # noqa: ANN002, ANN202 - same shape as _audit
-        if not raced:
-            raced.append(True)
-            second = [
-                ChangeRow("U", when + dt.timedelta(hours=2), f"{200:035d}", {"order_id": "4", "v": "second"}),
-                ChangeRow("D", when + dt.timedelta(hours=2), f"{201:035d}", {"order_id": "5"}),
-            ]
-            write_changes(store, "sales", "sales", "orders", ["order_id", "v"], second)
-            _land_raw(store, spec)
-            other = cdc_merge.merge_new_changes(session, store, catalog, spec)
-            assert other["mode"] == "merged" and other["changes"] == 3  # it saw both files
-        return real_audit(*args)
+    def checks_while_another_merge_lands(key):  # noqa: ANN001, ANN202 - same shape as merge_checks
+        history_checks, current_checks = real_checks(key)
+        first = history_checks[0]
 
-    monkeypatch.setattr(cdc_merge, "_audit", audit_while_another_merge_lands)
+        def evaluate(frame):  # noqa: ANN001, ANN202 - the first check of the first attempt lets another land
+            if not raced:
+                raced.append(True)
+                second = [
+                    ChangeRow(
+                        "U", when + dt.timedelta(hours=2), f"{200:035d}", {"order_id": "4", "v": "second"}
+                    ),
+                    ChangeRow("D", when + dt.timedelta(hours=2), f"{201:035d}", {"order_id": "5"}),
+                ]
+                write_changes(store, "sales", "sales", "orders", ["order_id", "v"], second)
+                _land_raw(store, spec)
+                monkeypatch.setattr(cdc_merge, "merge_checks", real_checks)
+                other = cdc_merge.merge_new_changes(session, store, catalog, spec)
+                assert other["mode"] == "merged" and other["changes"] == 3  # it saw both files
+            return first.evaluate(frame)
+
+        return [dataclasses.replace(first, evaluate=evaluate)], current_checks
+
+    monkeypatch.setattr(cdc_merge, "merge_checks", checks_while_another_merge_lands)
     report = cdc_merge.merge_new_changes(session, store, catalog, spec)
     assert raced and report["mode"] == "merged" and report["attempts"] == 2
     state = {r["order_id"]: r["v"] for r in table(tmp_path, spec)}
     assert (state["3"], state["4"], "5" in state, len(state)) == ("first", "second", False, 19)
     history = table(tmp_path, spec, "_history")
     assert len(history) == 20 + 3  # each change once
-    monkeypatch.setattr(cdc_merge, "_audit", real_audit)
+    monkeypatch.setattr(cdc_merge, "merge_checks", real_checks)
     again = cdc_merge.merge_new_changes(session, store, catalog, spec)  # the file the loser's manifest lacks
     assert len(table(tmp_path, spec, "_history")) == 23 and again["mode"] in ("merged", "none")
 

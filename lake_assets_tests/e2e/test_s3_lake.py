@@ -10,10 +10,10 @@ import dagster as dg
 import fastavro
 import pytest
 
-from lake_assets.assets.cdc_merge import read_current
 from lake_assets.assets.raw import build_raw_assets
 from lake_assets.assets.spark_io import read_raw_avro
 from lake_assets.definitions import build_assets, build_cdc_assets
+from lake_assets.layers.cdc import read_current
 from lake_assets.query import run_sql
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource

@@ -93,6 +93,8 @@ def test_the_role_reaches_only_the_layers_prefixes_never_landing_or_the_whole_bu
     }
     assert writable == {
         "lake/intermediate/events_*",
+        "lake/intermediate/files_*",
+        "lake/intermediate/api_*",
         "lake/intermediate/cdc_*",
         "lake/final/*",
         "lake/_system/cdc/*",
@@ -101,6 +103,9 @@ def test_the_role_reaches_only_the_layers_prefixes_never_landing_or_the_whole_bu
     }
     assert readable == {
         "lake/raw/events/*",
+        "lake/raw/files/*",
+        "lake/raw/api/*",
+        "lake/_system/schemas/*",
         "lake/raw/cdc/*",
         "lake/_system/index/events/*",
         "lake/intermediate/*",
@@ -118,6 +123,8 @@ def test_the_role_reaches_only_the_layers_prefixes_never_landing_or_the_whole_bu
             "table/final/*",
             "table/intermediate/cdc_*",
             "table/intermediate/events_*",
+            "table/intermediate/files_*",
+            "table/intermediate/api_*",
         ]
     )
 

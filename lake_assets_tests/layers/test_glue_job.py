@@ -9,25 +9,35 @@ context and messages go through S3 on the local SeaweedFS server, as they go thr
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+import yaml
 from dagster_pipes import PipesContext
 
-from lake_assets.definitions import build_assets
+from lake_assets.definitions import build_assets, build_cdc_assets, build_source_assets
 from lake_assets.layers import final as final_layer
 from lake_assets.layers import glue_job
 from lake_assets.layers.final import FinalTable
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.glue import GlueResource
 from lake_assets.resources.spark import SparkResource
+from lake_assets.samples import files as file_samples
+from lake_assets.sensors.landing import build_landing_sensor
 from lake_assets.settings import load_settings
+from lake_assets.sources.cdc.dms_format import ChangeRow, write_full_load
+from lake_assets.sources.cdc.specs import CdcTableSpec
+from lake_assets.sources.files.kind import FileSourceKind
+from lake_assets.sources.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.transforms.shop import daily_product_sales
+from lake_assets_tests.assets.cdc_helpers import table
 from lake_assets_tests.fixtures.moto import MOTO_REGION, moto_client
 from lake_assets_tests.fixtures.seaweed import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SeaweedServer
 from lake_assets_tests.iceberg_readers import pyiceberg_table, snapshot_ids
@@ -102,9 +112,19 @@ def glue_runs(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> LocalGlueRun
 
 
 def on_glue(
-    root: Path, runs: LocalGlueRuns, s3_server: SeaweedServer, s3_bucket: str, job: str | None = None
+    root: Path,
+    runs: LocalGlueRuns,
+    s3_server: SeaweedServer,
+    s3_bucket: str,
+    job: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> SparkResource:
-    env = {"LAKE_ROOT": str(root), "LAKE_S3_ENDPOINT_URL": s3_server.endpoint_url, "AWS_REGION": MOTO_REGION}
+    env = {
+        "LAKE_ROOT": str(root),
+        "LAKE_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "AWS_REGION": MOTO_REGION,
+        **(env or {}),
+    }
     glue = GlueResource(
         job_name=job or runs.job_name,  # type: ignore[attr-defined]
         pipes_bucket=s3_bucket,
@@ -145,6 +165,7 @@ def test_the_final_layer_runs_as_a_glue_job_and_reports_what_the_local_engine_re
     assert result.success
     [arguments] = glue_runs.arguments
     assert arguments["--lake-layer"] == "final" and arguments["--lake-table"] == "daily_funnel"
+    assert arguments["--lake-partitions"] == f"{DAY}/{DAY}"
     assert {"--dagster-pipes-context", "--dagster-pipes-messages", "--lake-settings"} <= set(arguments)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"key_unique": True, "invariants_hold": True}
@@ -247,3 +268,103 @@ def test_an_intermediate_events_table_runs_as_a_glue_job_too(
     )
     assert len(snapshot_ids(lake, identifier)) == len(before) + 1
     assert pyiceberg_table(lake, identifier).num_rows == rows
+
+
+def test_a_file_source_intermediate_table_runs_as_a_glue_job_like_the_local_engine(
+    tmp_path: Path, spark, glue_runs: LocalGlueRuns, s3_server: SeaweedServer, s3_bucket: str
+) -> None:  # noqa: ANN001
+    """products (a daily CSV source): raw built locally, its intermediate table by the job, then the same
+    days again in process: the two engines report the same checks and rows."""
+    root = tmp_path / "lake"
+    file_samples.write_samples(root, seed=3)
+    specs = [s for s in load_specs() if s.name == "products"]
+    sensor = build_landing_sensor(FileSourceKind(specs))
+    assert sensor is not None and sensor(dg.build_sensor_context(resources={"lake": lake_resource(root)}))
+    tags = {
+        "dagster/asset_partition_range_start": "2026-11-19",
+        "dagster/asset_partition_range_end": "2026-11-22",
+    }
+
+    def run(spark_resource: SparkResource) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            build_source_assets(specs),
+            selection="intermediate/files/products" if spark_resource.engine == "glue" else None,
+            resources={"lake": lake_resource(root), "spark": spark_resource},
+            tags=tags,
+            raise_on_error=False,
+        )
+
+    assert run(SparkResource()).success  # raw and intermediate in process: the reference
+    local = pyiceberg_table(root, "intermediate.files_products").to_pylist()
+    result = run(on_glue(root, glue_runs, s3_server, s3_bucket))
+    assert result.success
+    arguments = glue_runs.arguments[-1]
+    assert (arguments["--lake-layer"], arguments["--lake-table"]) == ("sources", "products")
+    # a range of four days in one run: the days travel as an argument (Pipes' context has no range here)
+    assert arguments["--lake-partitions"] == "2026-11-19/2026-11-22"
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "key_unique": True,
+        "required_columns_not_null": True,
+        "counts_reconcile_with_raw": True,
+    }
+    materializations = result.asset_materializations_for_node("intermediate__files__products")
+    assert len(materializations) == 4  # one per day of the range, as in process
+    assert {m.metadata["engine"].value for m in materializations} == {"glue"}
+    assert {m.metadata["dagster/row_count"].value for m in materializations} == {len(local)} != {0}
+    rebuilt = pyiceberg_table(root, "intermediate.files_products").to_pylist()
+    assert sorted(rebuilt, key=str) == sorted(local, key=str)
+
+
+def test_the_cdc_merge_runs_as_a_glue_job_and_one_failed_table_leaves_the_others_published(
+    tmp_path: Path, spark, glue_runs: LocalGlueRuns, s3_server: SeaweedServer, s3_bucket: str
+) -> None:  # noqa: ANN001
+    """Two tables of one source merged in one job run: each reported as the local merge reports it; a table
+    whose raw schema is gone fails with its message while the other is published."""
+    root = tmp_path / "lake"
+    store = LocalObjectStore(root)
+    specs = [CdcTableSpec("sales", "sales", f"t{i}", ("order_id",), buckets=2) for i in range(2)]
+    when = dt.datetime(2026, 11, 24, 9)
+    for n, spec in enumerate(specs):
+        load = [ChangeRow("I", when, f"{i:035d}", {"order_id": str(i), "v": f"{n}"}) for i in range(1, 6)]
+        write_full_load(store, "sales", "sales", spec.table, ["order_id", "v"], load)
+    tables_yaml = tmp_path / "cdc_tables.yaml"
+    entries = [
+        {"source": s.source, "schema": s.schema, "table": s.table, "primary_key": ["order_id"], "buckets": 2}
+        for s in specs
+    ]
+    tables_yaml.write_text(yaml.safe_dump({"tables": entries}))
+    defs = build_cdc_assets(specs)
+    local = {"lake": lake_resource(root), "spark": SparkResource()}
+    for spec in specs:
+        assert dg.materialize(
+            defs, selection=f"raw/cdc/{spec.name}", partition_key="2026-11-24", resources=local
+        )
+    shutil.rmtree(root / "_system" / "schemas" / "cdc" / "sales" / "t1")  # raw there, its schema gone
+
+    glue = on_glue(root, glue_runs, s3_server, s3_bucket, env={"LAKE_CDC_TABLES": str(tables_yaml)})
+    result = dg.materialize(
+        defs,
+        selection=dg.AssetSelection.groups("intermediate"),
+        resources={"lake": lake_resource(root), "spark": glue},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert glue_runs.arguments[-1]["--lake-layer"] == "cdc"
+    assert set(glue_runs.arguments[-1]["--lake-table"].split(",")) == {"sales/t0", "sales/t1"}
+    failure = result.failure_data_for_node("merge_cdc_sales").error.message
+    assert "1 of 2 CDC table(s) of sales did not merge (1 published)" in failure
+    assert "raw/cdc/sales/t1 has no registered schema" in failure
+    done = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    assert set(done) == {"intermediate/cdc/sales/t0", "intermediate/cdc/sales/t0_history"}
+    current = done["intermediate/cdc/sales/t0"].materialization.metadata
+    assert current["engine"].value == "glue" and current["dagster/row_count"].value == 5
+    checks = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()
+    }
+    assert checks == {
+        ("intermediate/cdc/sales/t0", "primary_key_unique"): True,
+        ("intermediate/cdc/sales/t0_history", "history_versions_unique"): True,
+    }
+    assert sorted(r["order_id"] for r in table(root, specs[0])) == ["1", "2", "3", "4", "5"]
+    assert table(root, specs[1]) == []

@@ -13,16 +13,18 @@ merges it:
   delete deleted.
 
 Both are staged on audit branches and checked (one version per key and position, one row per key, among the
-touched keys) before either is published; then history, then current, is fast-forwarded. If another commit
-moved a table meanwhile, the merge is rebuilt on top of it; re-merging versions already published is a no-op
-(the same rows match). A full load over a table the lake holds (a re-snapshot) rebuilds every key, ending the
-keys the load lacks. Compaction and snapshot expiry are Iceberg's procedures (the ``iceberg_maintenance``
-job). ``merge_tables`` merges several tables side by side in the one Spark session.
+touched keys) before either is published, through the lake's one checked commit
+(``tables.checked_commit.commit_checked_together``); then history, then current, is fast-forwarded. If another
+commit moved a table meanwhile, the merge is rebuilt on top of it; re-merging versions already published is a
+no-op (the same rows match). A full load over a table the lake holds (a re-snapshot) rebuilds every key,
+ending the keys the load lacks. Compaction and snapshot expiry are Iceberg's procedures (the
+``iceberg_maintenance`` job). ``merge_tables`` merges several tables side by side in the one Spark session.
 """
 
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,25 +35,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lake_assets.assets.spark_io import avro_reader
-from lake_assets.checks.staged import key_unique
+from lake_assets.checks.staged import StagedCheck, key_unique
 from lake_assets.registry.cdc import CDC_SCHEMA_ROOT, load_versions
 from lake_assets.settings import SparkSettings
 from lake_assets.sources.cdc.specs import CdcTableSpec
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
-from lake_assets.tables.iceberg import (
-    ConcurrentCommit,
-    merge_writer,
-    qualified,
-    snapshot_rows,
-    stage_write,
-    table_exists,
-)
+from lake_assets.tables.checked_commit import CheckedWrite, commit_checked_together
+from lake_assets.tables.errors import TableCommitError
+from lake_assets.tables.iceberg import Staging, merge_writer, qualified, snapshot_rows, table_exists
 from lake_assets.tables.specs import TableSpec, table_spec
 from lake_assets.transforms import cdc as T
 
 DELETE = "_delete"
-MAX_ATTEMPTS = 3
 KEY_UNIQUE = "primary_key_unique"  # the current table: one row per key
 HISTORY_UNIQUE = "history_versions_unique"  # the history: one version per key and log position
 
@@ -209,6 +205,12 @@ def _current_source(history: DataFrame, params: dict[str, Any]) -> DataFrame:
     return current.withColumn(DELETE, F.lit(False)).unionByName(gone.withColumn(DELETE, F.lit(True)))
 
 
+def merge_checks(key: Sequence[str]) -> tuple[list[StagedCheck], list[StagedCheck]]:
+    """The blocking checks of the staged history and current state (the shared builders), judged on the
+    keys the merge touched."""
+    return [key_unique(HISTORY_UNIQUE, [*key, T.POSITION])], [key_unique(KEY_UNIQUE, key)]
+
+
 def merge_new_changes(
     spark: SparkSession,
     store: ObjectStore,
@@ -218,8 +220,9 @@ def merge_new_changes(
 ) -> dict[str, Any]:
     """Merges the raw files not merged yet into history and current state; returns what it did.
 
-    ``spark`` is a session of the lake's catalog (``catalog_session``). Raises ``CdcMergeError`` (nothing
-    published) when a blocking check fails on the staged tables.
+    ``spark`` is a session of the lake's catalog (``catalog_session``). The two tables are staged, checked
+    and published together through the lake's one checked commit (``commit_checked_together``); raises
+    ``CdcMergeError`` (nothing published) when a blocking check fails on the staged tables.
     """
     manifest = Manifest.load(store, spec)
     raw_root = zone_prefix(Zone.RAW, "cdc", spec.source, spec.table)
@@ -233,71 +236,77 @@ def merge_new_changes(
     key = list(spec.primary_key)
     history_spec, current_spec = history_table(spec), current_table(spec)
     changes = _read_raw(spark, store, spec, new, schema).cache()
+    cached: list[DataFrame] = [changes]
+    loads = any(_is_load(k) for k in new)
+    attempt: dict[str, Any] = {}  # what the latest attempt built, for the report
+
+    def build() -> list[CheckedWrite]:
+        """The merge on top of the history ``main`` holds now (again after a lost race)."""
+        stored = read_history(spark, spec)
+        # A full load over a table the lake holds: any stored key may be one the load ends.
+        reload = loads and stored is not None and bool(stored.limit(1).count())
+        history, ended = _rebuild(spark, spec, stored, changes, params, reload, loads)
+        history = history.cache()
+        touched = history.select(*key).distinct().cache()
+        cached.extend((history, touched))
+        attempt.update(reload=reload, ended=ended, touched=touched)
+        history_rows = history.drop(T.BUCKET)
+        current_rows = _current_source(history, params)
+        table_schema = current_rows.drop(DELETE).schema
+        history_checks, current_checks = merge_checks(key)
+
+        def among_touched(frame: DataFrame) -> DataFrame:
+            return frame.join(touched, key, "left_semi")
+
+        return [
+            CheckedWrite(
+                Staging(
+                    history_spec,
+                    history_rows,
+                    write=merge_writer(key, history_rows.columns, also_match=(T.POSITION,)),
+                ),
+                history_checks,
+                among_touched,
+            ),
+            CheckedWrite(
+                Staging(
+                    current_spec,
+                    current_rows,
+                    write=merge_writer(key, table_schema.fieldNames()),
+                    schema=table_schema,
+                ),
+                current_checks,
+                among_touched,
+            ),
+        ]
+
     try:
         report["changes"] = changes.count()
-        loads = any(_is_load(k) for k in new)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            stored = read_history(spark, spec)
-            # A full load over a table the lake holds: any stored key may be one the load ends.
-            reload = loads and stored is not None and bool(stored.limit(1).count())
-            history, ended = _rebuild(spark, spec, stored, changes, params, reload, loads)
-            history = history.cache()
-            touched = history.select(*key).distinct().cache()
-            history_rows = history.drop(T.BUCKET)
-            current_rows = _current_source(history, params)
-            table_schema = current_rows.drop(DELETE).schema
-            try:
-                with (
-                    stage_write(
-                        spark,
-                        catalog,
-                        history_spec,
-                        history_rows,
-                        write=merge_writer(key, history_rows.columns, also_match=(T.POSITION,)),
-                    ) as staged_history,
-                    stage_write(
-                        spark,
-                        catalog,
-                        current_spec,
-                        current_rows,
-                        schema=table_schema,
-                        write=merge_writer(key, table_schema.fieldNames()),
-                    ) as staged_current,
-                ):
-                    checks = _audit(staged_history.frame, staged_current.frame, touched, key)
-                    if not all(passed for passed, _ in checks.values()):
-                        failed = [name for name, (passed, _) in checks.items() if not passed]
-                        raise CdcMergeError(
-                            f"intermediate/cdc/{spec.name}: {', '.join(failed)} failed on the staged tables; "
-                            "nothing published",
-                            checks,
-                        )
-                    history_snapshot = staged_history.publish()
-                    current_snapshot = staged_current.publish()
-            except ConcurrentCommit:
-                history.unpersist()
-                touched.unpersist()
-                continue
-            report.update(
-                mode="merged",
-                reload=reload,
-                ended_by_reload=ended,
-                attempts=attempt,
-                keys_touched=touched.count(),
-                history_snapshot_id=str(history_snapshot),
-                current_snapshot_id=str(current_snapshot),
-                checks=checks,
-            )
-            history.unpersist()
-            touched.unpersist()
-            break
-        else:
+        try:
+            history_outcome, current_outcome = commit_checked_together(spark, catalog, build)
+        except TableCommitError as exc:
+            raise CdcMergeError(f"intermediate/cdc/{spec.name}: {exc}") from None
+        checks = {**history_outcome.checks, **current_outcome.checks}
+        if not (history_outcome.published and current_outcome.published):
+            failed = [*history_outcome.failed_blocking, *current_outcome.failed_blocking]
             raise CdcMergeError(
-                f"intermediate/cdc/{spec.name}: {MAX_ATTEMPTS} attempts lost the race to other commits; "
-                "nothing of this run was published (run it again)"
+                f"intermediate/cdc/{spec.name}: {', '.join(failed)} failed on the staged tables; "
+                "nothing published",
+                checks,
             )
+        report.update(
+            mode="merged",
+            reload=attempt["reload"],
+            ended_by_reload=attempt["ended"],
+            attempts=current_outcome.attempts,
+            keys_touched=attempt["touched"].count(),
+            history_snapshot_id=str(history_outcome.snapshot_id),
+            current_snapshot_id=str(current_outcome.snapshot_id),
+            checks=checks,
+        )
     finally:
-        changes.unpersist()  # also when a check or the race stopped the merge
+        for frame in cached:  # also when a check or the race stopped the merge
+            frame.unpersist()
     manifest.files.update({k: versions[k] for k in new})
     manifest.merges += 1
     manifest.save(store, spec)
@@ -307,6 +316,27 @@ def merge_new_changes(
 
 
 MergeOutcome = dict[str, Any] | Exception  # a merge's report, or why it did not publish
+CDC_REPORTS = "lake/cdc_reports"  # the Glue job's custom Pipes message: table name -> outcome_message
+
+
+def outcome_message(outcome: MergeOutcome) -> dict[str, Any]:
+    """A merge's outcome as JSON (a Glue job sends it through Pipes): the report, or the error and, for a
+    failed check, the check results."""
+    if not isinstance(outcome, Exception):
+        return {"report": outcome}
+    checks = outcome.checks if isinstance(outcome, CdcMergeError) else {}
+    trace = "".join(traceback.format_exception(outcome))
+    return {"error": str(outcome), "type": type(outcome).__name__, "checks": checks, "trace": trace}
+
+
+def outcome_from_message(message: dict[str, Any]) -> MergeOutcome:
+    """``outcome_message`` read back: the same report, or a ``CdcMergeError`` carrying the job's error."""
+    if "report" in message:
+        return message["report"]
+    checks = {name: (passed, figures) for name, (passed, figures) in message.get("checks", {}).items()}
+    if message.get("type") == CdcMergeError.__name__:
+        return CdcMergeError(message["error"], checks)
+    return RuntimeError(f"{message['type']}: {message['error']}\n{message.get('trace', '')}".rstrip())
 
 
 def merge_tables(
@@ -338,15 +368,3 @@ def merge_tables(
     with ThreadPoolExecutor(max_workers=min(workers, len(specs)), thread_name_prefix="cdc_merge") as pool:
         futures = {spec.name: pool.submit(merge, spec) for spec in specs}
     return {name: future.result() for name, future in futures.items()}
-
-
-def _audit(
-    history: DataFrame, current: DataFrame, touched: DataFrame, key: list[str]
-) -> dict[str, tuple[bool, dict[str, Any]]]:
-    """The blocking checks on the staged tables, over the keys this merge touched (the shared builders)."""
-    return {
-        HISTORY_UNIQUE: key_unique(HISTORY_UNIQUE, [*key, T.POSITION]).evaluate(
-            history.join(touched, key, "left_semi")
-        ),
-        KEY_UNIQUE: key_unique(KEY_UNIQUE, key).evaluate(current.join(touched, key, "left_semi")),
-    }
