@@ -22,6 +22,9 @@ from typing import Any
 from lake_assets.access import commands as access_commands
 from lake_assets.access.lakeformation import LakeFormationError
 from lake_assets.access.policy import PolicyError
+from lake_assets.ml import commands as ml_commands
+from lake_assets.operations import commands as operations_commands
+from lake_assets.reports import commands as reports_commands
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
 from lake_assets.storage import ObjectStore, StorageError, open_store
 from lake_assets.tables.catalog import CatalogError
@@ -327,7 +330,7 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
 
     # The lineage page opens with every group collapsed; `expanded` lists the UI's ids of the groups to open
     # (the same link as in the README).
-    groups = ",".join(f"global@global:{group}" for group in ("raw", "intermediate", "final"))
+    groups = ",".join(f"global@global:{group}" for group in ("raw", "intermediate", "final", "ml"))
     expanded = quote(groups, safe="")
     print(
         f"Next: cd {REPO_ROOT} && DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev, "
@@ -852,6 +855,8 @@ def build_parser() -> argparse.ArgumentParser:
     access_commands.query_arguments(query)
     query.set_defaults(func=cmd_query)
     access_commands.add_commands(sub, _with_lake)
+    operations_commands.register(sub)  # lake status, lake quarantine replay
+    ml_commands.register(sub)  # lake ml manifest, lake ml train
 
     catalog = sub.add_parser(
         "catalog", help="the Iceberg catalog: tables, schemas, snapshots"
@@ -870,6 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--zone", action="append", default=[], choices=["intermediate", "final"], help="every table of a zone"
     )
     drop.set_defaults(func=cmd_catalog_drop)
+    reports_commands.register(sub)
     return parser
 
 

@@ -17,7 +17,9 @@ from lake_assets.assets.final import build_final_assets
 from lake_assets.assets.intermediate import build_intermediate_event_assets
 from lake_assets.assets.keys import current_key
 from lake_assets.assets.maintenance import iceberg_maintenance, iceberg_maintenance_schedule
+from lake_assets.assets.ml import build_ml_assets
 from lake_assets.assets.raw import build_raw_assets
+from lake_assets.assets.reports import build_report_assets
 from lake_assets.assets.sources import build_intermediate_source_assets
 from lake_assets.checks.freshness import DAILY_LAG, freshness_checks
 from lake_assets.registry import SchemaRegistry
@@ -25,6 +27,7 @@ from lake_assets.registry.cdc import CDC_SCHEMA_ROOT
 from lake_assets.resources.glue import GlueResource
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
+from lake_assets.sensors.alerts import build_alert_sensors
 from lake_assets.sensors.api import build_api_schedules
 from lake_assets.sensors.landing import build_landing_sensor
 from lake_assets.settings import LakeSettings, lake_environment, load_settings
@@ -79,6 +82,10 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     finals = [key for a in assets for key in a.keys if key.path[0] == "final"]
     fresh = [*finals, *(current_key(s) for s in cdc_specs)]
     freshness, freshness_sensor = freshness_checks(dict.fromkeys(fresh, DAILY_LAG))
+    # Dashboards: added after the freshness list (a chart is re-rendered, not a table that goes stale).
+    assets += build_report_assets(cdc_specs, [k for a in assets for k in a.keys if k.path[0] == "raw"])
+    # ML data sets: rebuilt on demand (a day's label needs the week after it), so no freshness check.
+    assets += build_ml_assets(cdc_specs)
     return dg.Definitions(
         assets=assets,
         asset_checks=[*build_cdc_checks(cdc_specs), *freshness],
@@ -90,6 +97,7 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
         sensors=[
             *landing_sensors,
             *([freshness_sensor] if freshness_sensor else []),
+            *build_alert_sensors(settings),  # none unless LAKE_ALERT_WEBHOOK_URL is set
             dg.AutomationConditionSensorDefinition(
                 "automation_condition_sensor",
                 target=dg.AssetSelection.all(),

@@ -6,6 +6,7 @@ build settings explicitly and a bad value fails at start with a message naming t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
@@ -96,6 +97,11 @@ class LakeSettings:
     # Who may read what (lake query --as, lake access): lake_assets/access/policy.yaml unless set.
     access_policy: str = str(REPO_ROOT / "lake_assets" / "access" / "policy.yaml")
     glue: GlueSettings = GlueSettings()
+    # The first day of the daily partitions (LAKE_PARTITIONS_START): where the lake's data starts.
+    partitions_start: str = "2026-10-01"
+    # Operations (issue 13): where the alert sensor posts (None: no alert sensor) and the UI its links name.
+    alert_webhook_url: str | None = field(default=None, repr=False)  # often holds a token (Slack, Teams)
+    ui_url: str = "http://localhost:3000"
 
     def with_root(self, lake_root: str) -> LakeSettings:
         return _checked(replace(self, lake_root=lake_root))
@@ -164,11 +170,15 @@ def _checked(settings: LakeSettings) -> LakeSettings:
     return settings
 
 
+_NOT_FOR_JOBS = frozenset({"LAKE_ALERT_WEBHOOK_URL"})  # a webhook URL is a credential; jobs post no alerts
+
+
 def lake_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The ``LAKE_*`` variables and the AWS region, to hand the same settings to a Glue job (no secrets:
     the job has its own role)."""
     env_vars = os.environ if environ is None else environ
-    names = [n for n in env_vars if n.startswith("LAKE_")] + ["AWS_REGION", "AWS_DEFAULT_REGION"]
+    names = [n for n in env_vars if n.startswith("LAKE_") and n not in _NOT_FOR_JOBS]
+    names += ["AWS_REGION", "AWS_DEFAULT_REGION"]
     return {n: env_vars[n] for n in sorted(names) if n in env_vars}
 
 
@@ -218,8 +228,38 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LakeSettings:
         catalog_uri=env_vars.get("LAKE_CATALOG_URI") or ("glue" if env == "aws" else None),
         athena=load_athena_settings(env_vars),
         access_policy=env_vars.get("LAKE_ACCESS_POLICY") or LakeSettings.access_policy,
+        partitions_start=load_partitions_start(env_vars),
+        alert_webhook_url=_url(env_vars, "LAKE_ALERT_WEBHOOK_URL"),
+        ui_url=(_url(env_vars, "LAKE_UI_URL") or LakeSettings.ui_url).rstrip("/"),
     )
     return _checked(settings)
+
+
+def load_partitions_start(environ: Mapping[str, str] | None = None) -> str:
+    """``LAKE_PARTITIONS_START``: the first daily partition, an ISO day (``YYYY-MM-DD``), not after today.
+
+    Read on its own too: the partitions definition is built at import, before any other setting is needed.
+    A fixed day, never derived from the clock: Dagster keeps each partition's history by its key.
+    """
+    env_vars = os.environ if environ is None else environ
+    raw = (env_vars.get("LAKE_PARTITIONS_START") or "").strip()
+    if not raw:
+        return LakeSettings.partitions_start
+    try:
+        day = dt.date.fromisoformat(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise SettingsError(
+            f"LAKE_PARTITIONS_START={raw!r} is not a day like 2026-10-01 (YYYY-MM-DD): the first day of the "
+            "daily partitions, on or before the lake's oldest event day"
+        )
+    if day > dt.date.today():
+        raise SettingsError(
+            f"LAKE_PARTITIONS_START={raw} is in the future: no daily partition would exist yet; use the day "
+            "the lake's data starts"
+        )
+    return day.isoformat()
 
 
 _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # Athena's rule for workgroup names
@@ -318,3 +358,73 @@ def load_lambda_settings(environ: Mapping[str, str] | None = None) -> IntakeLamb
         glue_registry=env_vars.get("LAKE_GLUE_REGISTRY") or "lake-events",
         max_event_bytes=_int(env_vars, "LAKE_MAX_EVENT_BYTES", 256 * 1024),
     )
+
+
+@dataclass(frozen=True)
+class SageMakerSettings:
+    """``lake ml train``: the SageMaker training job for the exported data sets (``LAKE_SAGEMAKER_*``)."""
+
+    role_arn: str | None = None  # the execution role SageMaker assumes (reads the splits, writes the model)
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    volume_gb: int = 10
+    max_runtime_seconds: int = 3600
+    xgboost_version: str = "1.7-1"  # the built-in XGBoost container's version tag
+    output_uri: str | None = None  # s3://...; default: final/ml/<dataset>/sagemaker/ under the lake root
+
+
+def load_sagemaker_settings(environ: Mapping[str, str] | None = None) -> SageMakerSettings:
+    """Read the training job's settings; a bad number fails with the variable's name."""
+    env_vars = os.environ if environ is None else environ
+    output = env_vars.get("LAKE_SAGEMAKER_OUTPUT") or None
+    if output and not output.startswith("s3://"):
+        raise SettingsError(f"LAKE_SAGEMAKER_OUTPUT={output!r} must be an s3:// URI")
+    return SageMakerSettings(
+        role_arn=env_vars.get("LAKE_SAGEMAKER_ROLE_ARN") or None,
+        instance_type=env_vars.get("LAKE_SAGEMAKER_INSTANCE_TYPE") or SageMakerSettings.instance_type,
+        instance_count=_int(env_vars, "LAKE_SAGEMAKER_INSTANCE_COUNT", SageMakerSettings.instance_count),
+        volume_gb=_int(env_vars, "LAKE_SAGEMAKER_VOLUME_GB", SageMakerSettings.volume_gb),
+        max_runtime_seconds=_int(
+            env_vars, "LAKE_SAGEMAKER_MAX_RUNTIME_SECONDS", SageMakerSettings.max_runtime_seconds
+        ),
+        xgboost_version=env_vars.get("LAKE_SAGEMAKER_XGBOOST_VERSION") or SageMakerSettings.xgboost_version,
+        output_uri=output,
+    )
+
+
+@dataclass(frozen=True)
+class QuickSightSettings:
+    """``lake report publish``: where the reports go on QuickSight (``LAKE_QUICKSIGHT_*``).
+
+    ``account_id`` None: the account of the caller's credentials (STS). ``principal_arn``: the QuickSight
+    user or group (``arn:aws:quicksight:<region>:<account>:group/default/analysts``) given the data source,
+    data sets and dashboard; without one only QuickSight's API (and admins) see them. ``id_prefix`` starts
+    every resource id, so two lakes can share an account.
+    """
+
+    account_id: str | None = None
+    principal_arn: str | None = None
+    id_prefix: str = "lake"
+
+
+_QUICKSIGHT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def load_quicksight_settings(environ: Mapping[str, str] | None = None) -> QuickSightSettings:
+    """The ``LAKE_QUICKSIGHT_*`` variables; a bad value names its variable and the fix."""
+    env_vars = os.environ if environ is None else environ
+    account = (env_vars.get("LAKE_QUICKSIGHT_ACCOUNT_ID") or "").strip() or None
+    if account is not None and not re.fullmatch(r"\d{12}", account):
+        raise SettingsError(f"LAKE_QUICKSIGHT_ACCOUNT_ID={account!r} must be a 12-digit AWS account id")
+    principal = (env_vars.get("LAKE_QUICKSIGHT_PRINCIPAL_ARN") or "").strip() or None
+    if principal is not None and not principal.startswith("arn:aws:quicksight:"):
+        raise SettingsError(
+            f"LAKE_QUICKSIGHT_PRINCIPAL_ARN={principal!r} must be a QuickSight user or group ARN, for "
+            "example arn:aws:quicksight:us-east-1:123456789012:group/default/analysts"
+        )
+    prefix = (env_vars.get("LAKE_QUICKSIGHT_ID_PREFIX") or "").strip() or QuickSightSettings.id_prefix
+    if not _QUICKSIGHT_ID.match(prefix):
+        raise SettingsError(
+            f"LAKE_QUICKSIGHT_ID_PREFIX={prefix!r}: use up to 40 letters, digits, '-' and '_' (e.g. lake)"
+        )
+    return QuickSightSettings(account_id=account, principal_arn=principal, id_prefix=prefix)

@@ -44,6 +44,36 @@ EXPECTED_GRAPH = {
     "intermediate/cdc/shop/orders": ("intermediate", ["raw/cdc/shop/orders"]),
     "intermediate/cdc/shop/orders_history": ("intermediate", ["raw/cdc/shop/orders"]),
     **{f"intermediate/{zone}/{name}": ("intermediate", [f"raw/{zone}/{name}"]) for zone, name in SOURCES},
+    # dashboards: one per chart, over the tables it draws (quarantine: every raw table writes quarantine)
+    "final/reports/daily_sales": ("final", ["final/shop/daily_product_sales"]),
+    "final/reports/daily_funnel": ("final", ["final/shop/daily_funnel"]),
+    "final/reports/cdc_freshness": (
+        "final",
+        ["intermediate/cdc/shop/customers", "intermediate/cdc/shop/orders"],
+    ),
+    "final/reports/quarantine": (
+        "final",
+        sorted(
+            [
+                *(f"raw/events/{s}" for s in ("cart_update", "order_placed", "page_view")),
+                *(f"raw/{zone}/{name}" for zone, name in SOURCES),
+                "raw/cdc/shop/customers",
+                "raw/cdc/shop/orders",
+            ]
+        ),
+    ),
+    # ML: the point-in-time feature table, its time splits, the baseline model
+    "final/ml/customer_day_features": (
+        "ml",
+        [
+            "intermediate/cdc/shop/customers_history",
+            "intermediate/events/cart_update",
+            "intermediate/events/order_placed",
+            "intermediate/events/page_view",
+        ],
+    ),
+    "final/ml/customer_orders_7d": ("ml", ["final/ml/customer_day_features"]),
+    "final/ml/customer_orders_7d_baseline": ("ml", ["final/ml/customer_orders_7d"]),
 }
 
 

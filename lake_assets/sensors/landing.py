@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from lake_assets.assets.keys import raw_key
-from lake_assets.assets.partitions import DAILY
+from lake_assets.assets.partitions import outside_partitions
 from lake_assets.registry import SchemaRegistry
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.events.kind import EventSourceKind
@@ -54,14 +54,10 @@ def landing_run_requests(
         context.log.warning(line)
     for line in plan.notes:
         context.log.info(line)
-    outside = sorted({day for (_, day) in plan.partitions if day and not DAILY.has_partition_key(day)})
-    if outside:
-        # Not dropped: the objects stay in landing and in the index; a day that becomes valid (clock skew
-        # into tomorrow) is picked up by the next run of that day.
-        context.log.warning(
-            f"{kind.name} dated {', '.join(outside)} are outside the daily partitions ({DAILY.start.date()} "
-            ".. today); they stay in landing and the index and are not run now"
-        )
+    # Not dropped: the objects stay in landing and in the index; the note names LAKE_PARTITIONS_START.
+    outside, note = outside_partitions(day for (_, day) in plan.partitions)
+    if note:
+        context.log.warning(f"{kind.name} landing objects: {note}")
     requests = sorted(
         (
             dg.RunRequest(
@@ -81,7 +77,7 @@ def landing_run_requests(
     )
     if not requests:
         return dg.SensorResult(
-            skip_reason=f"no new {kind.name} landing objects", cursor=found.cursor.to_json()
+            skip_reason=note or f"no new {kind.name} landing objects", cursor=found.cursor.to_json()
         )
     return dg.SensorResult(run_requests=requests, cursor=found.cursor.to_json())
 

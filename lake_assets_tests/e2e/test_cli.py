@@ -79,7 +79,7 @@ def test_ingest_index_materialize_query_catalog_and_time_travel(
     assert "days=1" in _lake(cli_env, "query", "SELECT 'days=' || count(*) FROM final_shop_daily_funnel")
 
     listed = _lake(cli_env, "catalog", "list")
-    assert "5 table(s)" in listed and "final.shop_daily_funnel" in listed
+    assert "6 table(s)" in listed and "final.shop_daily_funnel" in listed  # + final.ml_customer_day_features
     shown = _lake(cli_env, "catalog", "show", "final.shop_daily_product_sales")
     assert "partition  identity(dt)" in shown and "sort order dt ASC, product_id ASC" in shown
     history = _lake(cli_env, "catalog", "history", "final.shop_daily_funnel").splitlines()

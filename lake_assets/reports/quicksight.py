@@ -1,0 +1,309 @@
+"""The table reports on AWS: a QuickSight Athena data source, one data set per report table, one dashboard.
+
+The request bodies are built from the same ``ReportSpec`` as the Altair charts (day column, measures and
+their scale, series, bar or line), so the dashboard shows what the lake's own charts show. Data sets are
+``DIRECT_QUERY`` over the Athena tables of the Glue catalog (``final.shop_daily_funnel``): no SPICE copy to
+refresh, and the rows are Athena's (Lake Formation's grants apply to the data source's role). The reports
+that do not read a table (quarantine, CDC freshness) stay in the lake's own charts.
+
+``publish`` creates each resource, or updates it when it exists already, so it is safe to run on every
+deploy. Every body is checked against botocore's model of the QuickSight API before it is sent.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
+
+from lake_assets.reports.charts import REPORTS, ReportSpec
+from lake_assets.settings import QuickSightSettings
+
+ATHENA_CATALOG = "AwsDataCatalog"
+SHEET_ID = "reports"
+
+DATA_SOURCE_ACTIONS = [
+    "quicksight:DescribeDataSource",
+    "quicksight:DescribeDataSourcePermissions",
+    "quicksight:PassDataSource",
+    "quicksight:UpdateDataSource",
+    "quicksight:DeleteDataSource",
+    "quicksight:UpdateDataSourcePermissions",
+]
+DATA_SET_ACTIONS = [
+    "quicksight:DescribeDataSet",
+    "quicksight:DescribeDataSetPermissions",
+    "quicksight:PassDataSet",
+    "quicksight:DescribeIngestion",
+    "quicksight:ListIngestions",
+    "quicksight:UpdateDataSet",
+    "quicksight:DeleteDataSet",
+    "quicksight:CreateIngestion",
+    "quicksight:CancelIngestion",
+    "quicksight:UpdateDataSetPermissions",
+]
+DASHBOARD_ACTIONS = [
+    "quicksight:DescribeDashboard",
+    "quicksight:ListDashboardVersions",
+    "quicksight:UpdateDashboardPermissions",
+    "quicksight:QueryDashboard",
+    "quicksight:UpdateDashboard",
+    "quicksight:DeleteDashboard",
+    "quicksight:DescribeDashboardPermissions",
+    "quicksight:UpdateDashboardPublishedVersion",
+]
+
+
+class QuickSightError(RuntimeError):
+    """A request is invalid or QuickSight refused it; the message names the resource and the reason."""
+
+
+def table_reports() -> list[ReportSpec]:
+    """The reports QuickSight can draw: those over a catalog table."""
+    return [r for r in REPORTS.values() if r.table is not None]
+
+
+def data_source_id(qs: QuickSightSettings) -> str:
+    return f"{qs.id_prefix}-athena"
+
+
+def data_set_id(qs: QuickSightSettings, spec: ReportSpec) -> str:
+    return f"{qs.id_prefix}-{spec.name.replace('_', '-')}"
+
+
+def dashboard_id(qs: QuickSightSettings) -> str:
+    return f"{qs.id_prefix}-reports"
+
+
+def arn(region: str, account: str, kind: str, ident: str) -> str:
+    """``arn:aws:quicksight:<region>:<account>:<kind>/<id>`` (kind: datasource, dataset, dashboard)."""
+    return f"arn:aws:quicksight:{region}:{account}:{kind}/{ident}"
+
+
+def _permissions(qs: QuickSightSettings, actions: list[str]) -> dict[str, Any]:
+    return {"Permissions": [{"Principal": qs.principal_arn, "Actions": actions}]} if qs.principal_arn else {}
+
+
+def data_source_request(account: str, qs: QuickSightSettings, workgroup: str) -> dict[str, Any]:
+    """CreateDataSource: Athena through the lake's workgroup (its result location and limits)."""
+    return {
+        "AwsAccountId": account,
+        "DataSourceId": data_source_id(qs),
+        "Name": f"Lake tables through Athena ({qs.id_prefix})",
+        "Type": "ATHENA",
+        "DataSourceParameters": {"AthenaParameters": {"WorkGroup": workgroup}},
+        **_permissions(qs, DATA_SOURCE_ACTIONS),
+    }
+
+
+def _column_type(spec: ReportSpec, column: str) -> str:
+    if column == spec.x:
+        return "DATETIME"  # Athena's date; QuickSight has one date-time type
+    if column == spec.series:
+        return "STRING"
+    return "INTEGER"  # the report measures are bigint counts and cents
+
+
+def data_set_request(
+    account: str, qs: QuickSightSettings, spec: ReportSpec, data_source_arn: str
+) -> dict[str, Any]:
+    """CreateDataSet: the report's columns of its Athena table, queried directly (no SPICE import)."""
+    if spec.table is None:
+        raise QuickSightError(f"report {spec.name} reads no table: it has no QuickSight data set")
+    database, table = spec.table.split(".")
+    return {
+        "AwsAccountId": account,
+        "DataSetId": data_set_id(qs, spec),
+        "Name": f"{qs.id_prefix} {spec.table}",
+        "PhysicalTableMap": {
+            "table": {
+                "RelationalTable": {
+                    "DataSourceArn": data_source_arn,
+                    "Catalog": ATHENA_CATALOG,
+                    "Schema": database,
+                    "Name": table,
+                    "InputColumns": [{"Name": c, "Type": _column_type(spec, c)} for c in spec.columns],
+                }
+            }
+        },
+        "ImportMode": "DIRECT_QUERY",
+        **_permissions(qs, DATA_SET_ACTIONS),
+    }
+
+
+def _column(spec: ReportSpec, name: str) -> dict[str, str]:
+    return {"DataSetIdentifier": spec.name, "ColumnName": name}
+
+
+def _field_wells(spec: ReportSpec) -> dict[str, list[dict[str, Any]]]:
+    """Category = the day, Values = the measures (summed), Colors = the series: the Altair encoding's x, y
+    and color."""
+    wells: dict[str, list[dict[str, Any]]] = {
+        "Category": [
+            {
+                "DateDimensionField": {
+                    "FieldId": f"{spec.name}.{spec.x}",
+                    "Column": _column(spec, spec.x),
+                    "DateGranularity": "DAY",
+                }
+            }
+        ],
+        "Values": [
+            {
+                "NumericalMeasureField": {
+                    "FieldId": f"{spec.name}.{m.name}",
+                    "Column": _column(spec, m.name if m.scale != 1 else m.column),
+                    "AggregationFunction": {"SimpleNumericalAggregation": "SUM"},
+                }
+            }
+            for m in spec.measures
+        ],
+    }
+    if spec.series:
+        wells["Colors"] = [
+            {
+                "CategoricalDimensionField": {
+                    "FieldId": f"{spec.name}.{spec.series}",
+                    "Column": _column(spec, spec.series),
+                }
+            }
+        ]
+    return wells
+
+
+def visual(spec: ReportSpec) -> dict[str, Any]:
+    """The report as a QuickSight visual: stacked vertical bars or lines, titled as the chart."""
+    head = {
+        "VisualId": spec.name,
+        "Title": {"Visibility": "VISIBLE", "FormatText": {"PlainText": spec.title}},
+        "Subtitle": {"Visibility": "VISIBLE", "FormatText": {"PlainText": spec.description}},
+    }
+    if spec.mark == "bar":
+        config = {
+            "FieldWells": {"BarChartAggregatedFieldWells": _field_wells(spec)},
+            "Orientation": "VERTICAL",
+            "BarsArrangement": "STACKED" if spec.series else "CLUSTERED",
+        }
+        return {"BarChartVisual": {**head, "ChartConfiguration": config}}
+    config = {"FieldWells": {"LineChartAggregatedFieldWells": _field_wells(spec)}, "Type": "LINE"}
+    return {"LineChartVisual": {**head, "ChartConfiguration": config}}
+
+
+def dashboard_request(
+    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
+) -> dict[str, Any]:
+    """CreateDashboard: one sheet with one visual per table report; scaled measures (revenue from cents) as
+    calculated fields."""
+    calculated = [
+        {
+            "DataSetIdentifier": spec.name,
+            "Name": m.name,
+            "Expression": f"{{{m.column}}} * {m.scale!r}",
+        }
+        for spec in specs
+        for m in spec.measures
+        if m.scale != 1
+    ]
+    definition: dict[str, Any] = {
+        "DataSetIdentifierDeclarations": [
+            {"Identifier": spec.name, "DataSetArn": data_set_arns[spec.name]} for spec in specs
+        ],
+        "Sheets": [{"SheetId": SHEET_ID, "Name": "Lake reports", "Visuals": [visual(s) for s in specs]}],
+    }
+    if calculated:
+        definition["CalculatedFields"] = calculated
+    return {
+        "AwsAccountId": account,
+        "DashboardId": dashboard_id(qs),
+        "Name": f"{qs.id_prefix} lake reports",
+        "Definition": definition,
+        "DashboardPublishOptions": {"AdHocFilteringOption": {"AvailabilityStatus": "ENABLED"}},
+        **_permissions(qs, DASHBOARD_ACTIONS),
+    }
+
+
+@functools.cache
+def _input_shape(operation: str) -> Any:
+    import botocore.session
+
+    return (
+        botocore.session.get_session().get_service_model("quicksight").operation_model(operation).input_shape
+    )
+
+
+def validate(operation: str, params: dict[str, Any]) -> None:
+    """Check ``params`` against botocore's model of QuickSight's ``operation`` (required members, unknown
+    members, types, lengths and ranges), as boto3 does before sending; QuickSightError lists every problem."""
+    report = ParamValidator().validate(params, _input_shape(operation))
+    if report.has_errors():
+        raise QuickSightError(f"{operation} request is invalid:\n{report.generate_report()}")
+
+
+def update_body(operation: str, create_body: dict[str, Any]) -> dict[str, Any]:
+    """The update request for what ``create_body`` creates: the members the update operation has (no
+    ``Type``, ``Permissions`` or ``Tags``: those are fixed at creation or have calls of their own)."""
+    members = _input_shape(operation).members
+    return {k: v for k, v in create_body.items() if k in members}
+
+
+@dataclass
+class PublishResult:
+    done: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, created|updated)
+    dashboard_arn: str | None = None
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _create_or_update(
+    create: Callable[..., dict], update: Callable[..., dict], create_op: str, update_op: str, body: dict
+) -> tuple[dict, str]:
+    validate(create_op, body)
+    try:
+        return create(**body), "created"
+    except ClientError as exc:
+        if _code(exc) not in ("ResourceExistsException", "ConflictException"):
+            raise
+    changes = update_body(update_op, body)
+    validate(update_op, changes)
+    return update(**changes), "updated"
+
+
+def publish(client: Any, account: str, qs: QuickSightSettings, workgroup: str) -> PublishResult:
+    """Create or update the data source, the data sets and the dashboard (publishing its new version)."""
+    result = PublishResult()
+    specs = table_reports()
+    try:
+        body = data_source_request(account, qs, workgroup)
+        response, action = _create_or_update(
+            client.create_data_source, client.update_data_source, "CreateDataSource", "UpdateDataSource", body
+        )
+        source_arn = response["Arn"]
+        result.done.append(("data source", body["DataSourceId"], action))
+        arns = {}
+        for spec in specs:
+            body = data_set_request(account, qs, spec, source_arn)
+            response, action = _create_or_update(
+                client.create_data_set, client.update_data_set, "CreateDataSet", "UpdateDataSet", body
+            )
+            arns[spec.name] = response["Arn"]
+            result.done.append(("data set", body["DataSetId"], action))
+        body = dashboard_request(account, qs, specs, arns)
+        response, action = _create_or_update(
+            client.create_dashboard, client.update_dashboard, "CreateDashboard", "UpdateDashboard", body
+        )
+        if action == "updated":  # an update makes a new version; readers see the published one
+            version = int(str(response["VersionArn"]).rsplit("/", 1)[-1])
+            client.update_dashboard_published_version(
+                AwsAccountId=account, DashboardId=body["DashboardId"], VersionNumber=version
+            )
+        result.dashboard_arn = response.get("Arn")
+        result.done.append(("dashboard", body["DashboardId"], action))
+    except ClientError as exc:
+        raise QuickSightError(f"QuickSight refused the request: {exc}") from None
+    return result
