@@ -15,6 +15,7 @@ pytest_plugins = [
     "lake_assets_tests.fixtures.seaweed",
     "lake_assets_tests.fixtures.moto",
     "lake_assets_tests.fixtures.databases",
+    "lake_assets_tests.fixtures.demo",
 ]
 
 

@@ -43,9 +43,10 @@ class Layer:
 
 
 # The layers that run as Glue jobs (lake_assets/layers/, through Dagster Pipes), and what each touches: the
-# intermediate event, file and API tables from raw Avro (intermediate.events_*, files_*, api_*), the final tables from the
-# intermediate ones, and the CDC merge from raw CDC files into intermediate.cdc_* with its manifests under
-# _system/cdc/ (layers/cdc.py). Table locations are <root>/<database>/<table> (tables/catalog.py).
+# intermediate event, file and API tables from raw Avro (intermediate.events_*, files_*, api_*), the final
+# tables from the intermediate ones, and the CDC merge from raw CDC files into intermediate.cdc_* with its
+# manifests under _system/cdc/ (layers/cdc.py). Table locations are <root>/<database>/<table>
+# (tables/catalog.py).
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (

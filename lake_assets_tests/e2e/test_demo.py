@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import dagster as dg
 import pytest
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
+from dagster._core.scheduler.instigation import InstigatorStatus
 
-from lake_assets.settings import REPO_ROOT
+from lake_assets_tests.fixtures.demo import SmallDemo
 
 
 @pytest.mark.e2e
-def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
-    env["LAKE_ROOT"] = str(tmp_path / "lake")
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("lake")),
-            "demo",
-            "--events",
-            "3000",
-            "--dagster-home",
-            str(tmp_path / "home"),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(small_demo: SmallDemo) -> None:
+    """`lake demo --events 3000` (the session's one small demo: lake_assets_tests/fixtures/demo.py)."""
+    out = small_demo.stdout
     assert "read 3000 events" in out
     for table in (
         "final         shop_daily_funnel",
@@ -55,22 +32,14 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(tmp_path: Path) ->
     assert "catalog: descriptions and owners from" in out and "written to 3 table(s)" in out
     box = out.split("SQL as marketing", 1)[1].split("\nthe sample held", 1)[0].split("\n", 1)[1]
     assert "product_id" in box and "units" in box and "revenue_cents" not in box
-    assert (tmp_path / "home" / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
+    assert (small_demo.home / "dagster.yaml").exists()  # a DAGSTER_HOME left for `dagster dev`
     # The landing sensors take over: RUNNING, each with the demo's cursor (so nothing is re-run).
-    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
-        states = {
-            s.instigator_name: s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        }
+    states = small_demo.sensors
     for name in ("landing_events_sensor", "landing_files_sensor", "landing_cdc_sensor"):
         assert states[name].status == InstigatorStatus.RUNNING, (name, states[name].status)
         assert states[name].instigator_data.cursor, name
     # Every check the demo ran passed: the UI shows no failed check after the demo.
-    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
-        evaluations = [
-            event.dagster_event.event_specific_data
-            for run in instance.get_runs()
-            for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-        ]
+    evaluations = small_demo.evaluations
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert len(evaluations) > 20 and failed == []
     assert "primary_key_unique" in {e.check_name for e in evaluations}

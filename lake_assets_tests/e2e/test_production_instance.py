@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ import requests
 import yaml
 
 from lake_assets.settings import REPO_ROOT
+from lake_assets_tests.fixtures.dagster_dev import free_port, reset_signals
 from lake_assets_tests.fixtures.databases import DatabaseServer
 from lake_assets_tests.fixtures.seaweed import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SeaweedServer, s3_client
 from lake_assets_tests.lake_helpers import START, sample_lines
@@ -162,18 +162,6 @@ def test_the_production_profile_loads_as_written(
 # --- the services ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _reset_signals() -> None:
-    # A non-interactive parent may ignore SIGINT; Dagster copies that to SIGTERM (see NOTES.md).
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @dataclass
 class Service:
     name: str
@@ -212,7 +200,7 @@ def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> Servi
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_reset_signals,
+            preexec_fn=reset_signals,
         )
     return Service(name, process, log)
 
@@ -234,7 +222,7 @@ class Deployment:
 
     def __init__(self, home: Path, env: dict[str, str], logs: Path, s3_endpoint: str) -> None:
         self.home, self.env, self.logs, self.s3_endpoint = home, env, logs, s3_endpoint
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.services: list[Service] = []
 
