@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from lake_assets.registry.validation import WRONG_ENCODING
-from lake_assets.sources.events.intake import LANDING_PREFIX, QUARANTINE_PREFIX, LineChecker
+from lake_assets.sources.events.intake import LANDING_PREFIX, QUARANTINE_PREFIX, LineChecker, batch_key
 from lake_assets.storage import ObjectStore, StorageError
 from lake_assets.storage.zones import Zone, zone_prefix
 
@@ -114,9 +114,8 @@ def _records(data: bytes) -> list[dict[str, Any]] | None:
 
 
 def landing_key(stream: str, when: dt.datetime, digest: str) -> str:
-    """The intake's layout (``sources/events/intake.py``), with the id derived from the replayed input."""
-    name = f"{stream}-1-{when:%Y-%m-%d-%H-%M-%S}-{uuid.UUID(digest[:32])}.jsonl"
-    return f"{LANDING_PREFIX}{when:%Y/%m/%d/%H}/{name}"
+    """The intake's layout (``intake.batch_key``), with the id derived from the replayed input."""
+    return batch_key(LANDING_PREFIX, stream, when, uuid.UUID(digest[:32]))
 
 
 def replay_quarantine(

@@ -9,6 +9,7 @@ cannot be made to do.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -323,9 +324,15 @@ def test_a_redelivery_to_a_warm_container_is_not_forwarded_again(aws: Aws, decod
 
 def test_batches_follow_firehose_limits_of_500_records_and_4_mib(aws: Aws, decoder: EventDecoder) -> None:
     small = [sqs_record(event(n)) for n in range(1200)]
-    processor(aws, decoder).process(sqs_event(*small))
+    processor(aws, decoder, firehose_record_bytes=0).process(sqs_event(*small))  # one record per event
     assert sorted(len(aws.object(k)) for k in aws.landed_keys()) == [200, 500, 500]
     assert sorted(aws.landed()) == sorted(event(n) for n in range(1200))
+    for key in aws.landed_keys():
+        aws.s3.delete_object(Bucket=BUCKET, Key=key)
+    again = [sqs_record(event(n)) for n in range(1200, 2400)]
+    processor(aws, decoder).process(sqs_event(*again))  # packed into 64 KiB records: one call, one object
+    assert [len(aws.object(k)) for k in aws.landed_keys()] == [1200]
+    assert sorted(aws.landed()) == sorted(event(n) for n in range(1200, 2400))
 
     for key in aws.landed_keys():
         aws.s3.delete_object(Bucket=BUCKET, Key=key)
@@ -436,7 +443,30 @@ class FlakySqs:
         }
 
 
-SETTINGS = IntakeLambdaSettings(firehose_stream=STREAM, dlq_url="https://sqs/dlq", region=REGION)
+# One event per Firehose record, so a stand-in can reject single events (packing: its own test below).
+SETTINGS = IntakeLambdaSettings(
+    firehose_stream=STREAM, dlq_url="https://sqs/dlq", region=REGION, firehose_record_bytes=0
+)
+
+
+def test_events_are_packed_into_records_and_a_rejected_record_returns_all_its_events(
+    decoder: EventDecoder,
+) -> None:
+    """Records of up to firehose_record_bytes, newline-terminated lines (the delivered objects hold the same
+    JSON lines); a record rejected on every attempt returns each of its events' messages to SQS, the other
+    records' events are acknowledged."""
+    lines = [event(n) for n in range(5)]
+    limit = 2 * (len(lines[0]) + 1) + 2  # two events fit (their ids differ by at most a digit), not three
+    packed = dataclasses.replace(SETTINGS, firehose_record_bytes=limit)
+    middle = lines[2] + b"\n" + lines[3] + b"\n"
+    firehose = FlakyFirehose(reject={middle: 99})
+    records = [sqs_record(line) for line in lines]
+    intake = IntakeProcessor(decoder, firehose, FlakySqs(), packed, lambda s: None)
+    assert failures(intake.process(sqs_event(*records))) == [records[2]["messageId"], records[3]["messageId"]]
+    assert firehose.calls[0] == [lines[0] + b"\n" + lines[1] + b"\n", middle, lines[4] + b"\n"]
+    assert all(call == [middle] for call in firehose.calls[1:]) and len(firehose.calls) == 4
+    assert b"".join(firehose.accepted) == b"".join(line + b"\n" for line in (lines[0], lines[1], lines[4]))
+    assert intake.last_stats.forwarded == 3 and intake.last_stats.failed == 2
 
 
 def test_only_records_firehose_rejected_are_retried_with_backoff(decoder: EventDecoder) -> None:

@@ -82,6 +82,11 @@ def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
+def batch_key(prefix: str, stream: str, closed: dt.datetime, batch_id: uuid.UUID) -> str:
+    """``<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<id>.jsonl``: Firehose's layout, UTC."""
+    return f"{prefix}{closed:%Y/%m/%d/%H}/{stream}-1-{closed:%Y-%m-%d-%H-%M-%S}-{batch_id}.jsonl"
+
+
 class _Batch:
     """Lines waiting to be written as one object under ``prefix``."""
 
@@ -177,11 +182,7 @@ class EventIntake:
     def _flush(self, batch: _Batch, now: float, keys: list[str]) -> None:
         if not batch.lines:
             return
-        closed = _utc(now)
-        key = (
-            f"{batch.prefix}{closed:%Y/%m/%d/%H}/"
-            f"{self.stream_name}-1-{closed:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.jsonl"
-        )
+        key = batch_key(batch.prefix, self.stream_name, _utc(now), uuid.uuid4())
         self.store.put_bytes(key, b"\n".join(batch.lines) + b"\n")
         keys.append(key)
         batch.written += len(batch.lines)

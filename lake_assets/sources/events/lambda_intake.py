@@ -12,8 +12,12 @@ Delivery rules:
   event could not be forwarded or dead-lettered are returned in ``batchItemFailures``; SQS retries those and
   deletes the rest. Nothing is acknowledged before it reached Firehose or the dead-letter queue; what keeps
   failing is moved by the source queue's own redrive policy after ``maxReceiveCount`` receives.
+* Valid events are packed into Firehose records of up to ``firehose_record_bytes`` (64 KiB; newline-
+  terminated lines, so the delivered objects hold the same JSON lines): Firehose bills every record rounded
+  up to 5 KB, so one event per record would bill a 300-byte event as 5 KB.
 * Firehose's ``PutRecordBatch`` can reject single records (throttling): only those are retried, with
-  exponential backoff, up to ``firehose_max_attempts`` calls per chunk.
+  exponential backoff, up to ``firehose_max_attempts`` calls per chunk; the events of a record that keeps
+  failing are returned to SQS together.
 * Idempotent by ``event_id``: an id seen twice in one batch is forwarded once, and a bounded LRU of ids
   forwarded by this (warm) container stops an SQS redelivery from being forwarded again. A duplicate that
   still gets through (a cold container, another concurrent container, a retry after a partial failure) is
@@ -214,15 +218,20 @@ class IntakeProcessor:
     # -- Firehose -------------------------------------------------------------------------------------
 
     def _to_firehose(self, valid: list[_Valid]) -> set[int]:
-        """Put every event; the indexes (into ``valid``) of those still failed after all attempts."""
+        """Put every event; the indexes (into ``valid``) of those still failed after all attempts.
+
+        Events travel packed into records of up to ``firehose_record_bytes`` (each line newline-terminated,
+        so the objects Firehose writes hold the same JSON lines); a record Firehose rejects is retried whole,
+        and its events are returned to SQS together when it keeps failing."""
         failed: set[int] = set()
-        sizes = [len(v.line) + 1 for v in valid]
-        for chunk in _chunks(range(len(valid)), sizes, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES):
+        records = _pack([len(v.line) + 1 for v in valid], self.settings.firehose_record_bytes)
+        sizes = [sum(len(valid[i].line) + 1 for i in record) for record in records]
+        for chunk in _chunks(range(len(records)), sizes, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES):
             remaining = list(chunk)
             for attempt in range(1, self.settings.firehose_max_attempts + 1):
                 if attempt > 1:
                     self.sleep(_backoff(attempt - 1))
-                remaining = self._put_firehose(valid, remaining, attempt)
+                remaining = self._put_firehose(valid, records, remaining, attempt)
                 if not remaining:
                     break
             if remaining:
@@ -232,15 +241,17 @@ class IntakeProcessor:
                     len(remaining),
                     self.settings.firehose_max_attempts,
                 )
-            failed.update(remaining)
+            failed.update(i for r in remaining for i in records[r])
         return failed
 
-    def _put_firehose(self, valid: list[_Valid], indexes: list[int], attempt: int) -> list[int]:
-        """One PutRecordBatch call; returns the indexes Firehose did not accept."""
+    def _put_firehose(
+        self, valid: list[_Valid], records: list[list[int]], indexes: list[int], attempt: int
+    ) -> list[int]:
+        """One PutRecordBatch call of the records ``indexes``; returns those Firehose did not accept."""
         try:
             response = self.firehose.put_record_batch(
                 DeliveryStreamName=self.settings.firehose_stream,
-                Records=[{"Data": valid[i].line + b"\n"} for i in indexes],
+                Records=[{"Data": b"".join(valid[i].line + b"\n" for i in records[r])} for r in indexes],
             )
         except Exception as exc:  # the whole call failed (throttled, network): every record is retried
             logger.warning("firehose put_record_batch attempt %d failed: %s", attempt, exc)
@@ -317,6 +328,20 @@ def _ascii_json(body: str) -> str:
 
 def _backoff(retry: int) -> float:
     return min(BACKOFF_MAX_SECONDS, BACKOFF_SECONDS * 2 ** (retry - 1))
+
+
+def _pack(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive items grouped into records of at most ``limit`` bytes (larger items alone; 0: one each)."""
+    records: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if records and limit > 0 and total + size <= limit:
+            records[-1].append(i)
+            total += size
+        else:
+            records.append([i])
+            total = size
+    return records
 
 
 def _chunks(indexes: Sequence[int], sizes: list[int], max_count: int, max_bytes: int) -> Iterator[list[int]]:
