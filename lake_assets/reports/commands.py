@@ -79,7 +79,7 @@ def _account(settings: LakeSettings, configured: str | None) -> str:
 
 
 def cmd_report_publish(args: argparse.Namespace, settings: LakeSettings) -> int:
-    """Create or update the QuickSight data source, data sets and dashboard of the table reports."""
+    """Create or update the QuickSight data source, data sets, analysis and dashboard of the table reports."""
     from lake_assets.reports import quicksight as qs_api
 
     qs = load_quicksight_settings()
@@ -93,6 +93,7 @@ def cmd_report_publish(args: argparse.Namespace, settings: LakeSettings) -> int:
         bodies = {
             "CreateDataSource": qs_api.data_source_request(account, qs, workgroup),
             "CreateDataSet": [qs_api.data_set_request(account, qs, s, source_arn) for s in specs],
+            "CreateAnalysis": qs_api.analysis_request(account, qs, specs, arns),
             "CreateDashboard": qs_api.dashboard_request(account, qs, specs, arns),
         }
         for operation, body in bodies.items():

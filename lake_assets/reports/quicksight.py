@@ -58,6 +58,17 @@ DASHBOARD_ACTIONS = [
 ]
 
 
+ANALYSIS_ACTIONS = [
+    "quicksight:RestoreAnalysis",
+    "quicksight:UpdateAnalysisPermissions",
+    "quicksight:DeleteAnalysis",
+    "quicksight:QueryAnalysis",
+    "quicksight:DescribeAnalysisPermissions",
+    "quicksight:DescribeAnalysis",
+    "quicksight:UpdateAnalysis",
+]
+
+
 class QuickSightError(RuntimeError):
     """A request is invalid or QuickSight refused it; the message names the resource and the reason."""
 
@@ -77,6 +88,11 @@ def data_set_id(qs: QuickSightSettings, spec: ReportSpec) -> str:
 
 def dashboard_id(qs: QuickSightSettings) -> str:
     return f"{qs.id_prefix}-reports"
+
+
+def analysis_id(qs: QuickSightSettings) -> str:
+    """The analysis authors edit (the dashboard is what readers see; both from one definition)."""
+    return f"{qs.id_prefix}-reports-analysis"
 
 
 def arn(region: str, account: str, kind: str, ident: str) -> str:
@@ -193,11 +209,9 @@ def visual(spec: ReportSpec) -> dict[str, Any]:
     return {"LineChartVisual": {**head, "ChartConfiguration": config}}
 
 
-def dashboard_request(
-    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
-) -> dict[str, Any]:
-    """CreateDashboard: one sheet with one visual per table report; scaled measures (revenue from cents) as
-    calculated fields."""
+def report_definition(specs: Sequence[ReportSpec], data_set_arns: dict[str, str]) -> dict[str, Any]:
+    """One sheet with one visual per table report; scaled measures (revenue from cents) as calculated
+    fields. The analysis and the dashboard share it."""
     calculated = [
         {
             "DataSetIdentifier": spec.name,
@@ -216,11 +230,31 @@ def dashboard_request(
     }
     if calculated:
         definition["CalculatedFields"] = calculated
+    return definition
+
+
+def analysis_request(
+    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
+) -> dict[str, Any]:
+    """CreateAnalysis: the reports' definition, where authors change the charts in QuickSight."""
+    return {
+        "AwsAccountId": account,
+        "AnalysisId": analysis_id(qs),
+        "Name": f"{qs.id_prefix} lake reports",
+        "Definition": report_definition(specs, data_set_arns),
+        **_permissions(qs, ANALYSIS_ACTIONS),
+    }
+
+
+def dashboard_request(
+    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
+) -> dict[str, Any]:
+    """CreateDashboard: the same definition, published for readers."""
     return {
         "AwsAccountId": account,
         "DashboardId": dashboard_id(qs),
         "Name": f"{qs.id_prefix} lake reports",
-        "Definition": definition,
+        "Definition": report_definition(specs, data_set_arns),
         "DashboardPublishOptions": {"AdHocFilteringOption": {"AvailabilityStatus": "ENABLED"}},
         **_permissions(qs, DASHBOARD_ACTIONS),
     }
@@ -275,7 +309,8 @@ def _create_or_update(
 
 
 def publish(client: Any, account: str, qs: QuickSightSettings, workgroup: str) -> PublishResult:
-    """Create or update the data source, the data sets and the dashboard (publishing its new version)."""
+    """Create or update the data source, the data sets, the analysis and the dashboard (publishing its new
+    version)."""
     result = PublishResult()
     specs = table_reports()
     try:
@@ -293,6 +328,11 @@ def publish(client: Any, account: str, qs: QuickSightSettings, workgroup: str) -
             )
             arns[spec.name] = response["Arn"]
             result.done.append(("data set", body["DataSetId"], action))
+        body = analysis_request(account, qs, specs, arns)
+        _, action = _create_or_update(
+            client.create_analysis, client.update_analysis, "CreateAnalysis", "UpdateAnalysis", body
+        )
+        result.done.append(("analysis", body["AnalysisId"], action))
         body = dashboard_request(account, qs, specs, arns)
         response, action = _create_or_update(
             client.create_dashboard, client.update_dashboard, "CreateDashboard", "UpdateDashboard", body

@@ -3,9 +3,10 @@
 moto (in-process ``mock_aws``, so nothing is shared with other tests) stands in for QuickSight. moto 5.2.5
 implements CreateDataSource/DescribeDataSource/UpdateDataSource, CreateDataSet (it records only the id and
 name: no DescribeDataSet) and CreateDashboard/DescribeDashboard, and validates none of the bodies; it has no
-UpdateDataSet, UpdateDashboard or UpdateDashboardPublishedVersion. So every body is also checked against
-botocore's model of the QuickSight API (what boto3 checks before sending: required members, types, enums,
-lengths), and the update path (a second publish on AWS) runs against a recording client.
+UpdateDataSet, UpdateDashboard or UpdateDashboardPublishedVersion, and no analyses at all. So every body is
+also checked against botocore's model of the QuickSight API (what boto3 checks before sending: required
+members, types, enums, lengths), the analysis calls go to a small in-process stand-in beside moto
+(``WithAnalyses``), and the update path (a second publish on AWS) runs against a recording client.
 """
 
 from __future__ import annotations
@@ -37,8 +38,33 @@ def bodies() -> dict[str, list[dict]]:
     return {
         "CreateDataSource": [q.data_source_request(ACCOUNT, QS, "lake")],
         "CreateDataSet": sets,
+        "CreateAnalysis": [q.analysis_request(ACCOUNT, QS, specs, arns)],
         "CreateDashboard": [q.dashboard_request(ACCOUNT, QS, specs, arns)],
     }
+
+
+class WithAnalyses:
+    """moto's QuickSight client plus what moto lacks: CreateAnalysis / UpdateAnalysis / DescribeAnalysis,
+    kept in memory with QuickSight's answers (an existing id: ResourceExistsException)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.analyses: dict[str, dict[str, Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_analysis(self, **body: Any) -> dict[str, Any]:
+        q.validate("CreateAnalysis", body)
+        if body["AnalysisId"] in self.analyses:
+            raise ClientError({"Error": {"Code": "ResourceExistsException", "Message": "exists"}}, "Create")
+        self.analyses[body["AnalysisId"]] = body
+        return {"Arn": q.arn(REGION, ACCOUNT, "analysis", body["AnalysisId"]), "Status": 202}
+
+    def update_analysis(self, **body: Any) -> dict[str, Any]:
+        q.validate("UpdateAnalysis", body)
+        self.analyses[body["AnalysisId"]] = {**self.analyses[body["AnalysisId"]], **body}
+        return {"Arn": q.arn(REGION, ACCOUNT, "analysis", body["AnalysisId"]), "Status": 202}
 
 
 def test_every_request_matches_the_quicksight_api_model() -> None:
@@ -112,13 +138,19 @@ def test_the_table_reports_become_data_sets_and_visuals_of_their_columns() -> No
 
 def test_publish_creates_the_data_source_data_sets_and_dashboard_on_moto() -> None:
     with mock_aws():
-        client = boto3.client("quicksight", region_name=REGION)
+        client = WithAnalyses(boto3.client("quicksight", region_name=REGION))
         result = q.publish(client, ACCOUNT, QS, "lake")
         assert [(kind, action) for kind, _, action in result.done] == [
             ("data source", "created"),
             ("data set", "created"),
             ("data set", "created"),
+            ("analysis", "created"),
             ("dashboard", "created"),
+        ]
+        analysis = client.analyses[q.analysis_id(QS)]
+        assert [d["Identifier"] for d in analysis["Definition"]["DataSetIdentifierDeclarations"]] == [
+            SALES.name,
+            FUNNEL.name,
         ]
         source = client.describe_data_source(AwsAccountId=ACCOUNT, DataSourceId=q.data_source_id(QS))[
             "DataSource"
@@ -150,7 +182,12 @@ class RecordingClient:
             if name.startswith("create_"):
                 error = {"Error": {"Code": "ResourceExistsException", "Message": "exists"}}
                 raise ClientError(error, name)
-            ident = params.get("DataSourceId") or params.get("DataSetId") or params.get("DashboardId")
+            ident = (
+                params.get("DataSourceId")
+                or params.get("DataSetId")
+                or params.get("AnalysisId")
+                or params.get("DashboardId")
+            )
             arn = q.arn(REGION, ACCOUNT, name.split("_", 1)[1].replace("_", ""), ident)
             return {"Arn": arn, "VersionArn": f"{arn}/version/3"}
 
@@ -166,6 +203,7 @@ def test_a_second_publish_updates_everything_and_publishes_the_new_dashboard_ver
         "update_data_source",
         "update_data_set",
         "update_data_set",
+        "update_analysis",
         "update_dashboard",
         "update_dashboard_published_version",
     ]
@@ -184,10 +222,18 @@ def test_lake_report_publish_through_the_cli_on_moto(monkeypatch, capsys) -> Non
         monkeypatch.setenv(name, value)
     for name in ("LAKE_AWS_ENDPOINT_URL", "LAKE_QUICKSIGHT_ACCOUNT_ID", "LAKE_QUICKSIGHT_PRINCIPAL_ARN"):
         monkeypatch.delenv(name, raising=False)
+    real_client = cli._aws_client
+
+    def with_analyses(settings: Any, service: str, endpoint_url: str | None) -> Any:
+        made = real_client(settings, service, endpoint_url)
+        return WithAnalyses(made) if service == "quicksight" else made
+
+    monkeypatch.setattr(cli, "_aws_client", with_analyses)
     with mock_aws():
         assert cli.main(["report", "publish"]) == 0  # the account from STS (moto's 123456789012)
         out = capsys.readouterr().out
         assert "created  dashboard    lake-reports" in out and "PRINCIPAL_ARN is not set" in out
+        assert "created  analysis     lake-reports-analysis" in out
         client = boto3.client("quicksight", region_name=REGION)
         assert (
             client.list_dashboards(AwsAccountId=ACCOUNT)["DashboardSummaryList"][0]["DashboardId"]
@@ -203,4 +249,4 @@ def test_publish_refuses_a_lake_without_the_glue_catalog(monkeypatch, capsys, tm
     assert "Athena and the Glue catalog" in capsys.readouterr().err
     assert cli.main(["report", "publish", "--dry-run"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"CreateDataSource", "CreateDataSet", "CreateDashboard"}
+    assert set(printed) == {"CreateDataSource", "CreateDataSet", "CreateAnalysis", "CreateDashboard"}
