@@ -1,4 +1,4 @@
-"""lake: the project's own command line (demo, events, cdc, sources, schemas, index, catalog, query).
+"""lake: the project's command line: demo, intake, sources, SQL, catalog, access, reports, ML, health.
 
 Installed into the project's virtual environment: run it as .venv/bin/lake (or activate .venv first).
 """
