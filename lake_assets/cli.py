@@ -26,7 +26,7 @@ from lake_assets.ml import commands as ml_commands
 from lake_assets.operations import commands as operations_commands
 from lake_assets.reports import commands as reports_commands
 from lake_assets.settings import REPO_ROOT, LakeSettings, SettingsError, load_settings
-from lake_assets.storage import ObjectStore, StorageError, open_store
+from lake_assets.storage import ObjectStore, StorageError, open_lake_store
 from lake_assets.tables.catalog import CatalogError
 from lake_assets.tables.errors import TableCommitError
 from lake_assets.tables.specs import TableSpecError
@@ -41,16 +41,7 @@ class CliError(RuntimeError):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-def _store(settings: LakeSettings) -> ObjectStore:
-    store = open_store(
-        settings.lake_root,
-        endpoint_url=settings.s3_endpoint_url,
-        region=settings.aws_region,
-        access_key_id=settings.aws_access_key_id,
-        secret_access_key=settings.aws_secret_access_key,
-    )
-    store.check_reachable()
-    return store
+_store = open_lake_store  # the lake, checked reachable (storage.open_lake_store)
 
 
 def _aws_client(settings: LakeSettings, service: str, endpoint_url: str | None) -> Any:

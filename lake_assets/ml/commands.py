@@ -9,14 +9,7 @@ from typing import Any
 
 from lake_assets.ml import DATASET
 from lake_assets.settings import LakeSettings, load_sagemaker_settings
-
-
-def _store(settings: LakeSettings) -> Any:
-    from lake_assets.cli import (
-        _store as lake_store,
-    )  # the lake command's one way to open the lake (lazy: it imports this)
-
-    return lake_store(settings)
+from lake_assets.storage import open_lake_store
 
 
 def _fail(message: str) -> int:
@@ -28,7 +21,7 @@ def cmd_manifest(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.ml.datasets import DatasetError, read_manifest
 
     try:
-        manifest = read_manifest(_store(settings), args.dataset)
+        manifest = read_manifest(open_lake_store(settings), args.dataset)
     except DatasetError as exc:
         return _fail(str(exc))
     print(manifest.to_json().decode(), end="")
@@ -46,7 +39,7 @@ def cmd_train(args: argparse.Namespace, settings: LakeSettings) -> int:
         validate_training_request,
     )
 
-    store = _store(settings)
+    store = open_lake_store(settings)
     try:
         manifest = read_manifest(store, args.dataset)
         request = build_training_request(

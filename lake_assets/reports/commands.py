@@ -13,14 +13,9 @@ import webbrowser
 from typing import Any
 
 from lake_assets.settings import LakeSettings, SettingsError, load_quicksight_settings
+from lake_assets.storage import open_lake_store
 
 SELECTION = 'key:"final/reports/*"'  # every report (Dagster's selection syntax, wildcard key)
-
-
-def _store(settings: LakeSettings) -> Any:
-    from lake_assets.cli import _store as open_checked_store  # the CLI's one way to open the lake
-
-    return open_checked_store(settings)
 
 
 def cmd_report_list(args: argparse.Namespace, settings: LakeSettings) -> int:
@@ -28,7 +23,7 @@ def cmd_report_list(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.reports.charts import REPORTS
     from lake_assets.reports.render import report_files
 
-    store = _store(settings)
+    store = open_lake_store(settings)
     files = report_files(store)
     print(f"reports in {store.uri()}:")
     for name, spec in REPORTS.items():
@@ -56,7 +51,7 @@ def cmd_report_open(args: argparse.Namespace, settings: LakeSettings) -> int:
         print(f"lake: no report {args.name!r} (reports: {', '.join(REPORTS)})", file=sys.stderr)
         return 2
     try:
-        location = page_location(_store(settings), args.name)
+        location = page_location(open_lake_store(settings), args.name)
     except ReportError as exc:
         print(f"lake: {exc}", file=sys.stderr)
         return 2
