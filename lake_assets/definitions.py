@@ -77,15 +77,18 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
     landing_sensors = [s for s in map(build_landing_sensor, kinds) if s is not None]
     assets = [*build_assets(registry), *build_source_assets(specs), *build_cdc_assets(cdc_specs)]
     # Owners and descriptions from the access policy: the UI says what the catalog and Athena say.
-    assets = list(asset_words(assets, load_policy(settings.access_policy)))
+    policy = load_policy(settings.access_policy)
+    assets = list(asset_words(assets, policy))
     # What readers see last: the final tables and the CDC tables' current state.
     finals = [key for a in assets for key in a.keys if key.path[0] == "final"]
     fresh = [*finals, *(current_key(s) for s in cdc_specs)]
     freshness, freshness_sensor = freshness_checks(dict.fromkeys(fresh, DAILY_LAG))
     # Dashboards: added after the freshness list (a chart is re-rendered, not a table that goes stale).
-    assets += build_report_assets(cdc_specs, [k for a in assets for k in a.keys if k.path[0] == "raw"])
+    assets += build_report_assets(
+        cdc_specs, [k for a in assets for k in a.keys if k.path[0] == "raw"], policy
+    )
     # ML data sets: rebuilt on demand (a day's label needs the week after it), so no freshness check.
-    assets += build_ml_assets(cdc_specs)
+    assets += build_ml_assets(cdc_specs, policy)
     return dg.Definitions(
         assets=assets,
         asset_checks=[*build_cdc_checks(cdc_specs), *freshness],

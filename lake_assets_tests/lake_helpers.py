@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from lake_assets.access.policy import Policy, load_policy
 from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.resources.lake import LakeResource
@@ -73,3 +74,14 @@ def index_landing(lake: LakeResource) -> dict[tuple[str, str], list[str]]:
         lake, EventSourceKind(SchemaRegistry.from_directory()), LandingCursor(), bounded=False
     )
     return {k: sorted(o.key for o in v) for k, v in sorted(plan.partitions.items())}
+
+
+def policy_with(tmp_path: Path, *replacements: tuple[str, str]) -> Policy:
+    """The lake's own access policy with each ``old`` text replaced by ``new`` (each must be there)."""
+    text = load_policy().text
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return load_policy(path)

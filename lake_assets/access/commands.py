@@ -37,6 +37,15 @@ def spec_descriptions() -> dict[str, str]:
     }
 
 
+def lake_consumers() -> list[str]:
+    """The reports and ML data sets (asset keys ``final/reports/*``, ``final/ml/<data set>``): what reads
+    as a principal of the policy (``read_as``)."""
+    from lake_assets.ml import DATASET
+
+    keys = ["/".join(spec.key.path) for spec in _definitions().resolve_all_asset_specs()]
+    return [k for k in keys if k.startswith("final/reports/") or k == f"final/ml/{DATASET}"]
+
+
 def lake_tables(store: ObjectStore, catalog: Any) -> dict[str, list[str] | None]:
     """Every table the lake declares (its assets' ``dagster/table_name``) -> its columns, read from the
     table where it exists already (None: not created yet, columns unknown)."""
@@ -114,13 +123,14 @@ def cmd_query(
 def cmd_check(args: argparse.Namespace, store: ObjectStore, catalog: Any) -> int:
     policy = load_policy(args.policy)
     tables = lake_tables(store, catalog)
-    problems = check_policy(policy, tables)
+    consumers = lake_consumers()
+    problems = check_policy(policy, tables, consumers)
     unbuilt = sorted(t for t, columns in tables.items() if columns is None)
     if problems:
         raise PolicyError("\n".join(problems))
     print(
         f"{policy.path}: ok ({len(policy.principals)} principals, {len(policy.grants)} grants, "
-        f"{len(tables)} tables)"
+        f"{len(tables)} tables, {len(consumers)} reports and data sets reading as a principal)"
     )
     if unbuilt:
         print(f"not created yet, so their columns were not checked: {', '.join(unbuilt)}")

@@ -28,6 +28,8 @@ from typing import Any
 import duckdb
 
 from lake_assets.access.policy import AccessDenied, Policy
+from lake_assets.access.views import ident as _ident
+from lake_assets.access.views import select_sql
 
 _DENIED_FUNCTIONS = {"current_setting", "getenv", "getvariable", "current_query", "current_database"}
 _SELECT_ONLY = "Only SELECT statements can be serialized"
@@ -135,10 +137,6 @@ def _verb(sql: str) -> str:
     return words[0].upper() if words else "an empty statement"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _resolve(ref: TableRef, lake_tables: set[str]) -> str | None:
     """``final.shop_daily_funnel`` or its one-part alias ``final_shop_daily_funnel``; None when neither."""
     if ref.database:
@@ -159,14 +157,9 @@ def _hand_over(
     assert access is not None
     database, name = table.split(".", 1)
     source = f"{_ident(database)}.{_ident(name)}"
-    if access.include is not None:
-        columns = ", ".join(map(_ident, access.include))
-    else:
-        columns = "*" + (f" EXCLUDE ({', '.join(map(_ident, access.exclude))})" if access.exclude else "")
-    where = f" WHERE ({access.row_filter})" if access.row_filter else ""
     limit = "" if with_rows else " LIMIT 0"
     try:
-        data = privileged.sql(f"SELECT {columns} FROM {source}{where}{limit}").to_arrow_table()
+        data = privileged.sql(select_sql(access, source) + limit).to_arrow_table()
     except duckdb.BinderException as exc:  # every column excluded, or the table changed under the policy
         why = str(exc).splitlines()[0]
         raise AccessDenied(

@@ -2,8 +2,10 @@
 
 One file holds the principals (plain names locally, IAM role or user ARNs for Lake Formation), the grants
 (a whole database, or tables with an include or exclude list of columns and a row filter, a SQL predicate),
-and each table's owner and descriptions. The same file means the same thing on a laptop (``lake query --as``,
-``access/enforce.py``) and on AWS (Lake Formation grants and data cells filters, ``access/lakeformation.py``).
+each table's owner and descriptions, and whom each report and ML data set reads as (``read_as``: a chart or
+an export holds only what that principal may read, whoever opens it). The same file means the same thing
+on a laptop (``lake query --as``, ``access/enforce.py``, ``access/views.py``) and on AWS (Lake Formation
+grants and data cells filters, ``access/lakeformation.py``; QuickSight's data sources query as the reader).
 Table names are the catalog's, ``<database>.<table>``.
 
 A grant gives SELECT. Two grants of one principal covering one table are refused: Lake Formation would
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +31,7 @@ DEFAULT_POLICY = Path(__file__).parent / "policy.yaml"
 DATABASES = ("raw", "intermediate", "final")
 _ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
 _TABLE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+_CONSUMER = re.compile(r"final/(reports|ml)/[a-z][a-z0-9_]*")
 
 _Name = checked(
     re.compile(r"[a-z][a-z0-9_-]{0,62}").fullmatch,
@@ -42,6 +45,11 @@ _Arn = checked(
 )
 _TableName = checked(
     _TABLE.fullmatch, "{v!r} is not a table name", "write <database>.<table>, e.g. final.shop_daily_funnel"
+)
+_Consumer = checked(
+    _CONSUMER.fullmatch,
+    "{v!r} is not a report or ML data set",
+    "write its asset key, e.g. final/reports/daily_sales or final/ml/customer_orders_7d",
 )
 _Database = checked(lambda v: v in DATABASES, "{v!r} is not a database", f"use one of {', '.join(DATABASES)}")
 _Columns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False, min_length=1)]
@@ -99,12 +107,14 @@ class _PolicyFile(Section):
     principals: dict[_Name, _Principal]
     tables: dict[_TableName, _TableEntry] = Field(default_factory=dict)
     grants: Annotated[tuple[_Grant, ...], Field(strict=False)] = ()
+    read_as: dict[_Consumer, _Name] = Field(default_factory=dict)
 
 
 _HINTS = {
     "principals": "write principals: {analyst: {description: ...}}",
     "grants": "write grants: [{principal: analyst, database: final}]",
     "grants.principal": "name a principal declared under principals",
+    "read_as": "write read_as: {final/reports/daily_sales: analyst}",
 }
 
 
@@ -126,6 +136,12 @@ class TableAccess:
     @property
     def restricted(self) -> bool:
         return self.include is not None or bool(self.exclude) or self.row_filter is not None
+
+    def hidden(self, wanted: Sequence[str]) -> list[str]:
+        """The columns of ``wanted`` this principal may not read."""
+        if self.include is not None:
+            return [c for c in wanted if c not in self.include]
+        return [c for c in wanted if c in self.exclude]
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,7 @@ class Policy:
     grants: tuple[Grant, ...]
     tables: Mapping[str, TableInfo]
     text: str = ""
+    read_as: Mapping[str, str] = field(default_factory=dict)  # report or ML data set -> principal
 
     def access(self, principal: str, table: str) -> TableAccess | None:
         """What ``principal`` may read of ``table`` (``<database>.<table>``), or None: nothing."""
@@ -175,6 +192,40 @@ class Policy:
 
     def grants_of(self, principal: str) -> list[Grant]:
         return [g for g in self.grants if g.principal == principal]
+
+    def reads_database(self, principal: str, database: str) -> bool:
+        return any(g.database == database for g in self.grants_of(principal))
+
+    def reader(self, consumer: str) -> str:
+        """The principal report or ML data set ``consumer`` (its asset key) reads as."""
+        principal = self.read_as.get(consumer)
+        line = self.line("read_as", consumer)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        if principal is None:
+            raise AccessDenied(
+                f"{consumer} reads as nobody: add it under read_as in {self.path}, e.g. "
+                f"'{consumer}: analyst' (a chart or export holds only what that principal may read)"
+            )
+        if principal not in self.principals:
+            raise AccessDenied(f"{consumer} reads as {principal!r}, not a principal of {where}: declare it")
+        return principal
+
+    def view(self, principal: str, table: str, wanted: Sequence[str], purpose: str) -> TableAccess:
+        """What ``principal`` may read of ``table``, refused (naming the grant to change) when it may not read
+        the table or one of the ``wanted`` columns ``purpose`` needs."""
+        access = self.access(principal, table)
+        if access is None:
+            raise AccessDenied(
+                f"{purpose} reads as {principal}, who is not granted {table} in {self.path}: grant it, or "
+                "read as another principal (read_as)"
+            )
+        hidden = access.hidden(wanted)
+        if hidden:
+            raise AccessDenied(
+                f"{purpose} reads as {principal}, who may not read {', '.join(hidden)} of {table} "
+                f"({self.path}): read as a principal granted those columns (read_as), or grant them"
+            )
+        return access
 
     def line(self, *path: Any) -> int | None:
         return line_of(self.text, path)
@@ -219,6 +270,7 @@ def parse_policy(text: str, path: Path) -> Policy:
         grants,
         {n: TableInfo(n, t.owner, t.description, t.columns) for n, t in model.tables.items()},
         text,
+        dict(model.read_as),
     )
 
 
@@ -262,10 +314,13 @@ def filter_problems(row_filter: str, columns: Sequence[str] | None) -> list[str]
         con.close()
 
 
-def check_policy(policy: Policy, tables: Mapping[str, Sequence[str] | None]) -> list[str]:
+def check_policy(
+    policy: Policy, tables: Mapping[str, Sequence[str] | None], consumers: Sequence[str] = ()
+) -> list[str]:
     """Problems of meaning: undeclared principals, tables or columns the lake does not have, row filters
-    that do not parse, overlapping grants. ``tables``: every table the lake declares -> its columns (None
-    when the table has not been created yet, so its columns cannot be checked)."""
+    that do not parse, overlapping grants, reports or ML data sets that read as nobody. ``tables``: every
+    table the lake declares -> its columns (None when the table has not been created yet, so its columns
+    cannot be checked). ``consumers``: the lake's reports and ML data sets (their asset keys)."""
     problems: list[str] = []
 
     def say(line: int | None, at: str, what: str, fix: str) -> None:
@@ -338,4 +393,28 @@ def check_policy(policy: Policy, tables: Mapping[str, Sequence[str] | None]) -> 
                     f"{name} has no column {column!r}",
                     f"use its columns: {', '.join(columns)}",
                 )
+    for consumer, principal in policy.read_as.items():
+        at = f"read_as.{consumer}"
+        if consumers and consumer not in consumers:
+            say(
+                policy.line("read_as", consumer),
+                at,
+                "is not a report or ML data set of the lake",
+                f"use one of {', '.join(consumers)}",
+            )
+        if principal not in policy.principals:
+            say(
+                policy.line("read_as", consumer),
+                at,
+                f"{principal!r} is not declared",
+                "add it under principals",
+            )
+    for consumer in consumers:
+        if consumer not in policy.read_as:
+            say(
+                policy.line("read_as") if policy.read_as else None,
+                "read_as",
+                f"{consumer} reads as nobody",
+                f"add '{consumer}: <principal>' (it holds only what that principal may read)",
+            )
     return problems

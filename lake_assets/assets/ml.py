@@ -12,11 +12,19 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
+from lake_assets.access.policy import AccessDenied, Policy
 from lake_assets.assets.keys import history_key, intermediate_event_key
 from lake_assets.assets.partitions import DAILY, SINGLE_RUN
 from lake_assets.assets.table_commit import committed_results
 from lake_assets.layers.cdc import history_table
-from lake_assets.ml.datasets import DATASET, DatasetError, export_splits, manifest_key, read_manifest
+from lake_assets.ml.datasets import (
+    DATASET,
+    DatasetError,
+    consumer,
+    export_splits,
+    manifest_key,
+    read_manifest,
+)
 from lake_assets.ml.features import CHECKS, EVENT_INPUTS, FEATURE_TABLE, run_features
 from lake_assets.ml.model import MIN_AUC_LIFT, read_split, save_model, train_and_evaluate
 from lake_assets.resources.lake import LakeResource
@@ -72,43 +80,52 @@ def build_features_asset(customers: CdcTableSpec) -> dg.AssetsDefinition:
     return customer_day_features
 
 
-@dg.asset(
-    key=SPLITS_KEY,
-    deps=[FEATURES_KEY],
-    group_name="ml",
-    kinds={"spark", "csv", "sagemaker"},
-    description=(
-        "Train / validation / test by feature day (the 7 days after train and after validation are in no "
-        "split), as headerless CSV with the label first under final/ml/<dataset>/<split>/ (SageMaker's "
-        "built-in algorithms' layout) and manifest.json. Skipped (with the reason in the log) while the "
-        "table has too few labelled days."
-    ),
-    output_required=False,
-)
-def customer_orders_splits(
-    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
-) -> Iterator[dg.MaterializeResult]:
-    try:
-        manifest = export_splits(spark.lake_session(lake.catalog), lake.store)
-    except DatasetError as exc:
-        # A young lake (the demo's 3 days) has no 17 labelled days yet: nothing to export, which is not a
-        # failure of the run that materializes everything; the model below is skipped with it.
-        context.log.warning(f"final/ml/{DATASET}: not exported: {exc}")
-        return
-    metadata: dict[str, object] = {
-        "features_snapshot_id": str(manifest.snapshot_id),
-        "manifest": dg.MetadataValue.path(lake.store.uri(manifest_key())),
-        "columns": ", ".join(manifest.columns),
-        "dagster/row_count": sum(s.rows for s in manifest.splits.values()),
-    }
-    for name, info in manifest.splits.items():
-        metadata |= {
-            f"{name}_rows": info.rows,
-            f"{name}_positives": info.positives,
-            f"{name}_days": f"{info.first_day} .. {info.last_day}",
-            f"{name}_uri": dg.MetadataValue.path(info.uri),
+def build_splits_asset(policy: Policy) -> dg.AssetsDefinition:
+    reader = policy.read_as.get(consumer(), "nobody yet (add it under read_as)")
+
+    @dg.asset(
+        key=SPLITS_KEY,
+        deps=[FEATURES_KEY],
+        group_name="ml",
+        kinds={"spark", "csv", "sagemaker"},
+        description=(
+            "Train / validation / test by feature day (the 7 days after train and after validation are in "
+            "no split), as headerless CSV with the label first under final/ml/<dataset>/<split>/ "
+            "(SageMaker's built-in algorithms' layout) and manifest.json, read as "
+            f"`{reader}` may read the feature table (the access policy's read_as). Skipped (with the "
+            "reason in the log) while the table has too few labelled days."
+        ),
+        output_required=False,
+    )
+    def customer_orders_splits(
+        context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
+    ) -> Iterator[dg.MaterializeResult]:
+        try:
+            manifest = export_splits(spark.lake_session(lake.catalog), lake.store, policy)
+        except AccessDenied as exc:
+            raise dg.Failure(description=f"final/ml/{DATASET}: {exc}") from None
+        except DatasetError as exc:
+            # A young lake (the demo's 3 days) has no 17 labelled days yet: nothing to export, which is not
+            # a failure of the run that materializes everything; the model below is skipped with it.
+            context.log.warning(f"final/ml/{DATASET}: not exported: {exc}")
+            return
+        metadata: dict[str, object] = {
+            "features_snapshot_id": str(manifest.snapshot_id),
+            "manifest": dg.MetadataValue.path(lake.store.uri(manifest_key())),
+            "columns": ", ".join(manifest.columns),
+            "read_as": manifest.read_as,
+            "dagster/row_count": sum(s.rows for s in manifest.splits.values()),
         }
-    yield dg.MaterializeResult(metadata=metadata)
+        for name, info in manifest.splits.items():
+            metadata |= {
+                f"{name}_rows": info.rows,
+                f"{name}_positives": info.positives,
+                f"{name}_days": f"{info.first_day} .. {info.last_day}",
+                f"{name}_uri": dg.MetadataValue.path(info.uri),
+            }
+        yield dg.MaterializeResult(metadata=metadata)
+
+    return customer_orders_splits
 
 
 @dg.asset(
@@ -151,9 +168,10 @@ def customer_orders_baseline(lake: LakeResource) -> dg.MaterializeResult:
     )
 
 
-def build_ml_assets(cdc_specs: Sequence[CdcTableSpec]) -> list[dg.AssetsDefinition]:
-    """The ML assets, when the CDC tables include the shop's customers (their history gives attributes)."""
+def build_ml_assets(cdc_specs: Sequence[CdcTableSpec], policy: Policy) -> list[dg.AssetsDefinition]:
+    """The ML assets, when the CDC tables include the shop's customers (their history gives attributes);
+    the export reads as the policy's ``read_as`` principal for it."""
     customers = [s for s in cdc_specs if (s.source, s.table) == CUSTOMERS]
     if not customers:
         return []
-    return [build_features_asset(customers[0]), customer_orders_splits, customer_orders_baseline]
+    return [build_features_asset(customers[0]), build_splits_asset(policy), customer_orders_baseline]

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from lake_assets.access.policy import AccessDenied, Policy
 from lake_assets.assets.keys import current_key, final_key
 from lake_assets.assets.partitions import EAGER
 from lake_assets.checks.freshness import DAILY_LAG
-from lake_assets.reports.build import ReportInputs, build_report
+from lake_assets.reports.build import ReportInputs, build_report, consumer
 from lake_assets.reports.charts import CDC_FRESHNESS, FUNNEL, QUARANTINE, REPORTS, SALES
 from lake_assets.reports.render import png_data_uri
 from lake_assets.resources.lake import LakeResource
@@ -44,10 +45,15 @@ def _page(store_uri: str) -> dg.MetadataValue:
 
 
 def build_report_asset(
-    name: str, deps: Sequence[dg.AssetKey], condition: dg.AutomationCondition, inputs: ReportInputs
+    name: str,
+    deps: Sequence[dg.AssetKey],
+    condition: dg.AutomationCondition,
+    inputs: ReportInputs,
+    policy: Policy,
 ) -> dg.AssetsDefinition:
     spec = REPORTS[name]
     where = f"`{spec.table}`" if spec.table else "the lake"
+    reader = policy.read_as.get(consumer(name), "nobody yet (add it under read_as)")
 
     @dg.asset(
         key=report_key(name),
@@ -55,11 +61,14 @@ def build_report_asset(
         group_name=REPORT_GROUP,
         kinds={"altair", "html"},
         automation_condition=condition,
-        description=f"{spec.description} Chart of {where}: PNG and an interactive page under "
-        f"`final/reports/{name}/`.",
+        description=f"{spec.description} Chart of {where} as `{reader}` may read it (the access "
+        f"policy's read_as): PNG and an interactive page under `final/reports/{name}/`.",
     )
     def report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        built = build_report(name, lake.store, lake.catalog, inputs)
+        try:
+            built = build_report(name, lake.store, lake.catalog, policy, inputs)
+        except AccessDenied as exc:
+            raise dg.Failure(description=f"report {name}: {exc}") from None
         width, height = built.rendered.size
         keys = built.rendered.keys
         note = " (no data yet)" if built.rows.empty else ""
@@ -72,6 +81,7 @@ def build_report_asset(
                 "page": _page(lake.store.uri(keys["html"])),
                 "image": _page(lake.store.uri(keys["png"])),
                 "rows": dg.MetadataValue.int(len(built.rows)),
+                "read_as": dg.MetadataValue.text(built.read_as),
                 "image_size": dg.MetadataValue.text(f"{width}x{height}"),
             }
         )
@@ -80,16 +90,18 @@ def build_report_asset(
 
 
 def build_report_assets(
-    cdc_specs: Sequence[CdcTableSpec], quarantine_deps: Sequence[dg.AssetKey]
+    cdc_specs: Sequence[CdcTableSpec], quarantine_deps: Sequence[dg.AssetKey], policy: Policy
 ) -> list[dg.AssetsDefinition]:
-    """The four reports. ``quarantine_deps``: the raw assets, whose runs follow every intake batch (the
-    intake writes its quarantine records beside the landing batch) and write the file sources' quarantine."""
+    """The four reports, each read as its ``read_as`` principal of ``policy``. ``quarantine_deps``: the raw
+    assets, whose runs follow every intake batch (the intake writes its quarantine records beside the
+    landing batch) and write the file sources' quarantine."""
     freshness = ReportInputs(cdc_current_tables(cdc_specs), DAILY_LAG.total_seconds() / 3600)
+    plain = ReportInputs()
     return [
-        build_report_asset(SALES.name, [final_key("daily_product_sales")], REPORT_EAGER, ReportInputs()),
-        build_report_asset(FUNNEL.name, [final_key("daily_funnel")], REPORT_EAGER, ReportInputs()),
-        build_report_asset(QUARANTINE.name, quarantine_deps, REPORT_EAGER, ReportInputs()),
+        build_report_asset(SALES.name, [final_key("daily_product_sales")], REPORT_EAGER, plain, policy),
+        build_report_asset(FUNNEL.name, [final_key("daily_funnel")], REPORT_EAGER, plain, policy),
+        build_report_asset(QUARANTINE.name, quarantine_deps, REPORT_EAGER, plain, policy),
         build_report_asset(
-            CDC_FRESHNESS.name, [current_key(s) for s in cdc_specs], REPORT_EAGER | HOURLY, freshness
+            CDC_FRESHNESS.name, [current_key(s) for s in cdc_specs], REPORT_EAGER | HOURLY, freshness, policy
         ),
     ]

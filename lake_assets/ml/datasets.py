@@ -2,8 +2,12 @@
 
 ``final/ml/<dataset>/<split>/part-00000.csv``: CSV, no header, the label in the first column (XGBoost and
 Linear Learner with ``text/csv``), one prefix per channel; ``final/ml/<dataset>/manifest.json`` names the
-columns, row counts and day ranges. Each split's prefix is replaced as a whole (``publish_dir``), then the
-manifest is written last, so a reader that follows the manifest never sees a mix of two exports.
+columns, row counts, day ranges and the principal the export read as. The export reads the feature table as
+the access policy's ``read_as`` principal for ``final/ml/<dataset>`` (its row filter applies; a column the
+matrix needs that it may not read refuses the export): the files hold only what that principal may read,
+whoever reads the bucket prefix (the SageMaker role). Each split's prefix is replaced as a whole
+(``publish_dir``), then the manifest is written last, so a reader that follows the manifest never sees a mix
+of two exports.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lake_assets.access.policy import Policy
+from lake_assets.access.views import restricted_frame
 from lake_assets.ml import DATASET
 from lake_assets.ml.features import FEATURE_TABLE
 from lake_assets.storage import ObjectStore, Zone
@@ -25,6 +31,7 @@ from lake_assets.transforms.features import (
     LABEL,
     LABEL_DAYS,
     MATRIX_COLUMNS,
+    MATRIX_INPUTS,
     SPLITS,
     model_matrix,
     split_days,
@@ -72,6 +79,7 @@ class Manifest:
     label: str
     columns: list[str]
     gap_days: int
+    read_as: str = ""
     splits: dict[str, SplitInfo] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -93,12 +101,21 @@ def read_manifest(store: ObjectStore, dataset: str = DATASET) -> Manifest:
     return Manifest.from_json(store.get_bytes(key))
 
 
-def labelled_rows(session: SparkSession) -> DataFrame:
+def consumer(dataset: str = DATASET) -> str:
+    """The data set's asset key as the policy's ``read_as`` names it."""
+    return f"final/ml/{dataset}"
+
+
+def labelled_rows(session: SparkSession, policy: Policy, dataset: str = DATASET) -> tuple[DataFrame, str]:
+    """The labelled rows of the feature table as the data set's reader may read them, and the reader."""
+    principal = policy.reader(consumer(dataset))
+    access = policy.view(principal, FEATURE_TABLE.identifier, MATRIX_INPUTS, consumer(dataset))
     if not table_exists(session, FEATURE_TABLE):
         raise DatasetError(
             f"{FEATURE_TABLE.identifier} does not exist: materialize final/ml/customer_day_features first"
         )
-    return session.table(qualified(FEATURE_TABLE)).where(F.col(LABEL).isNotNull())
+    rows = restricted_frame(access, session.table(qualified(FEATURE_TABLE)), MATRIX_INPUTS)
+    return rows.where(F.col(LABEL).isNotNull()), principal
 
 
 def _csv(frame: DataFrame) -> tuple[bytes, int, int]:
@@ -110,10 +127,11 @@ def _csv(frame: DataFrame) -> tuple[bytes, int, int]:
 
 
 def export_splits(
-    session: SparkSession, store: ObjectStore, dataset: str = DATASET, gap: int = LABEL_DAYS
+    session: SparkSession, store: ObjectStore, policy: Policy, dataset: str = DATASET, gap: int = LABEL_DAYS
 ) -> Manifest:
-    """Split the labelled feature rows by day (``split_days``), write each split's CSV, then the manifest."""
-    rows = labelled_rows(session)
+    """Split the labelled feature rows (as the data set's reader may read them) by day (``split_days``),
+    write each split's CSV, then the manifest. ``AccessDenied`` when the reader may not read them."""
+    rows, principal = labelled_rows(session, policy, dataset)
     first, last = rows.agg(F.min("dt"), F.max("dt")).first()
     if first is None:
         raise DatasetError(
@@ -134,6 +152,7 @@ def export_splits(
             LABEL,
             list(MATRIX_COLUMNS),
             gap,
+            principal,
         )
         for split in SPLITS:
             data, count, positives = _csv(split_rows.where(F.col("split") == split))

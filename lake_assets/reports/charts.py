@@ -109,12 +109,14 @@ CDC_FRESHNESS = ReportSpec(
 REPORTS: dict[str, ReportSpec] = {r.name: r for r in (SALES, FUNNEL, QUARANTINE, CDC_FRESHNESS)}
 
 
-def _frame(title: str) -> dict:
-    """Top-level properties: the size of the whole image (autosize "fit", padding included) and the title."""
+def _frame(title: str, read_as: str | None) -> dict:
+    """Top-level properties: the size of the whole image (autosize "fit", padding included), the title, and
+    whose view of the data it is."""
+    subtitle = f"as {read_as} may read it (access policy)" if read_as else alt.Undefined
     return {
         "width": WIDTH,
         "height": HEIGHT,
-        "title": title,
+        "title": alt.TitleParams(title, subtitle=subtitle),
         "autosize": alt.AutoSizeParams(type="fit", contains="padding"),
     }
 
@@ -150,7 +152,9 @@ def top_series(frame: pd.DataFrame, spec: ReportSpec, keep: int = TOP_SERIES) ->
     return frame.assign(**{spec.series: named}).groupby([spec.x, spec.series], as_index=False)[columns].sum()
 
 
-def time_chart(spec: ReportSpec, frame: pd.DataFrame) -> alt.Chart | alt.LayerChart:
+def time_chart(
+    spec: ReportSpec, frame: pd.DataFrame, read_as: str | None = None
+) -> alt.Chart | alt.LayerChart:
     """A chart of the spec's measures per day: stacked bars by series, or one line per measure."""
     rows = top_series(last_days(frame, spec.x), spec)
     data = pd.DataFrame({"day": pd.to_datetime(rows[spec.x]).dt.strftime("%Y-%m-%d")})
@@ -184,10 +188,12 @@ def time_chart(spec: ReportSpec, frame: pd.DataFrame) -> alt.Chart | alt.LayerCh
         ]
     mark = chart.mark_bar() if spec.mark == "bar" else chart.mark_line(point=True)
     drawn = mark.encode(x=x, y=y, color=color, tooltip=tooltip)
-    return (with_note(drawn, NO_DATA) if data.empty else drawn).properties(**_frame(spec.title))
+    return (with_note(drawn, NO_DATA) if data.empty else drawn).properties(**_frame(spec.title, read_as))
 
 
-def freshness_chart(spec: ReportSpec, frame: pd.DataFrame, expected_hours: float) -> alt.LayerChart:
+def freshness_chart(
+    spec: ReportSpec, frame: pd.DataFrame, expected_hours: float, read_as: str | None = None
+) -> alt.LayerChart:
     """Horizontal bars of hours since each table's last commit, a rule at the expectation; a table with no
     commit yet is listed with status ``NO_COMMIT`` (and no bar); with no commit at all, a note says so."""
     data = frame.assign(age_hours=frame["age_hours"].astype("float64"))
@@ -214,14 +220,19 @@ def freshness_chart(spec: ReportSpec, frame: pd.DataFrame, expected_hours: float
     )
     nothing = data.empty or (data["status"] == NO_COMMIT).all()
     layers = [bars, rule] + ([with_note(bars, NO_CDC_DATA).layer[1]] if nothing else [])
-    return alt.layer(*layers).properties(**_frame(f"{spec.title} (expected within {expected_hours:g} h)"))
+    return alt.layer(*layers).properties(
+        **_frame(f"{spec.title} (expected within {expected_hours:g} h)", read_as)
+    )
 
 
-def chart_for(spec: ReportSpec, frame: pd.DataFrame, *, expected_hours: float = 26.0) -> dict:
-    """The report's Vega-Lite spec (a dict with the rows inlined) for ``frame``."""
+def chart_for(
+    spec: ReportSpec, frame: pd.DataFrame, *, expected_hours: float = 26.0, read_as: str | None = None
+) -> dict:
+    """The report's Vega-Lite spec (a dict with the rows inlined) for ``frame``, subtitled with the
+    principal whose view ``frame`` is."""
     if spec.name == CDC_FRESHNESS.name:
-        return freshness_chart(spec, frame, expected_hours).to_dict()
-    return time_chart(spec, frame).to_dict()
+        return freshness_chart(spec, frame, expected_hours, read_as).to_dict()
+    return time_chart(spec, frame, read_as).to_dict()
 
 
 def age_hours(committed: dt.datetime, now: dt.datetime) -> float:

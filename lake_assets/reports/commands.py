@@ -75,27 +75,21 @@ def _account(settings: LakeSettings, configured: str | None) -> str:
 
 def cmd_report_publish(args: argparse.Namespace, settings: LakeSettings) -> int:
     """Create or update the QuickSight data source, data sets, analysis and dashboard of the table reports."""
+    from lake_assets.access.policy import PolicyError, load_policy
     from lake_assets.reports import quicksight as qs_api
 
     qs = load_quicksight_settings()
     workgroup = settings.athena.workgroup
-    if args.dry_run:
-        account = qs.account_id or "123456789012"
-        region = settings.aws_region
-        specs = qs_api.table_reports()
-        source_arn = qs_api.arn(region, account, "datasource", qs_api.data_source_id(qs))
-        arns = {s.name: qs_api.arn(region, account, "dataset", qs_api.data_set_id(qs, s)) for s in specs}
-        bodies = {
-            "CreateDataSource": qs_api.data_source_request(account, qs, workgroup),
-            "CreateDataSet": [qs_api.data_set_request(account, qs, s, source_arn) for s in specs],
-            "CreateAnalysis": qs_api.analysis_request(account, qs, specs, arns),
-            "CreateDashboard": qs_api.dashboard_request(account, qs, specs, arns),
-        }
-        for operation, body in bodies.items():
-            for one in body if isinstance(body, list) else [body]:
-                qs_api.validate(operation, one)
-        print(json.dumps(bodies, indent=1))
-        return 0
+    try:
+        policy = load_policy(settings.access_policy)
+        if args.dry_run:
+            account = qs.account_id or "123456789012"
+            planned = qs_api.requests(account, settings.aws_region, qs, workgroup, policy)
+            print(json.dumps(planned.by_operation(), indent=1))
+            return 0
+    except (qs_api.QuickSightError, PolicyError) as exc:
+        print(f"lake: {exc}", file=sys.stderr)
+        return 2
     if settings.catalog_uri != "glue":
         print(
             "lake: QuickSight reads the lake through Athena and the Glue catalog: run it with LAKE_ENV=aws "
@@ -108,7 +102,7 @@ def cmd_report_publish(args: argparse.Namespace, settings: LakeSettings) -> int:
     try:
         account = _account(settings, qs.account_id)
         client = _aws_client(settings, "quicksight", settings.aws_endpoint_url)
-        result = qs_api.publish(client, account, qs, workgroup)
+        result = qs_api.publish(client, account, qs, workgroup, policy)
     except (qs_api.QuickSightError, SettingsError) as exc:
         print(f"lake: {exc}", file=sys.stderr)
         return 2

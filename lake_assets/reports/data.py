@@ -14,6 +14,8 @@ from collections.abc import Iterable
 import orjson
 import pandas as pd
 
+from lake_assets.access.policy import TableAccess
+from lake_assets.access.views import restricted_arrow
 from lake_assets.reports.charts import NO_COMMIT, QUARANTINE, ReportSpec, age_hours
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
@@ -38,9 +40,10 @@ def _load_table(catalog: CatalogConfig, identifier: str):  # noqa: ANN202 - a py
         return None
 
 
-def read_table(catalog: CatalogConfig, spec: ReportSpec) -> pd.DataFrame:
-    """The report's columns of its table (every day: the final tables hold one row per day and product, so
-    the whole table is small; the chart keeps the last ``WINDOW_DAYS`` of it)."""
+def read_table(catalog: CatalogConfig, spec: ReportSpec, access: TableAccess) -> pd.DataFrame:
+    """The report's columns of its table as ``access`` (its reader's view: rows filtered, and only columns
+    it may read) leaves them; every day: the final tables hold one row per day and product, so the whole
+    table is small; the chart keeps the last ``WINDOW_DAYS`` of it."""
     if spec.table is None:
         raise ValueError(f"report {spec.name} does not read a table")
     table = _load_table(catalog, spec.table)
@@ -53,7 +56,9 @@ def read_table(catalog: CatalogConfig, spec: ReportSpec) -> pd.DataFrame:
             f"report {spec.name}: table {spec.table} has no column(s) {', '.join(missing)} "
             f"(it has {', '.join(sorted(names))})"
         )
-    return table.scan(selected_fields=spec.columns).to_pandas()
+    # The row filter may name any column of the table: read them all when there is one.
+    fields = ("*",) if access.row_filter else spec.columns
+    return restricted_arrow(access, table.scan(selected_fields=fields).to_arrow(), spec.columns).to_pandas()
 
 
 def _day(record: dict, fallback: str) -> str:

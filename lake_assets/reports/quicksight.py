@@ -1,10 +1,15 @@
-"""The table reports on AWS: a QuickSight Athena data source, one data set per report table, one dashboard.
+"""The table reports on AWS: QuickSight Athena data sources, one data set per report table, one dashboard.
 
 The request bodies are built from the same ``ReportSpec`` as the Altair charts (day column, measures and
 their scale, series, bar or line), so the dashboard shows what the lake's own charts show. Data sets are
 ``DIRECT_QUERY`` over the Athena tables of the Glue catalog (``final.shop_daily_funnel``): no SPICE copy to
-refresh, and the rows are Athena's (Lake Formation's grants apply to the data source's role). The reports
-that do not read a table (quarantine, CDC freshness) stay in the lake's own charts.
+refresh. The reports that do not read a table (quarantine, CDC freshness) stay in the lake's own charts.
+
+Access: each report reads as its ``read_as`` principal of the access policy, in QuickSight as in the lake's
+charts. Its data set queries through a data source of that principal whose ``RoleArn`` is the principal's
+IAM role, so Lake Formation applies that principal's grants, column rules and data cells filters to every
+query the dashboard makes (not the QuickSight service role's); a report whose reader may not read a column
+it draws is refused before anything is sent, as the local chart is.
 
 ``publish`` creates each resource, or updates it when it exists already, so it is safe to run on every
 deploy. Every body is checked against botocore's model of the QuickSight API before it is sent.
@@ -20,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
+from lake_assets.access.policy import AccessDenied, Policy, Principal
 from lake_assets.reports.charts import REPORTS, ReportSpec
 from lake_assets.settings import QuickSightSettings
 
@@ -78,8 +84,9 @@ def table_reports() -> list[ReportSpec]:
     return [r for r in REPORTS.values() if r.table is not None]
 
 
-def data_source_id(qs: QuickSightSettings) -> str:
-    return f"{qs.id_prefix}-athena"
+def data_source_id(qs: QuickSightSettings, principal: str) -> str:
+    """One Athena data source per reading principal: ``<prefix>-athena-<principal>``."""
+    return f"{qs.id_prefix}-athena-{principal.replace('_', '-')}"
 
 
 def data_set_id(qs: QuickSightSettings, spec: ReportSpec) -> str:
@@ -104,14 +111,22 @@ def _permissions(qs: QuickSightSettings, actions: list[str]) -> dict[str, Any]:
     return {"Permissions": [{"Principal": qs.principal_arn, "Actions": actions}]} if qs.principal_arn else {}
 
 
-def data_source_request(account: str, qs: QuickSightSettings, workgroup: str) -> dict[str, Any]:
-    """CreateDataSource: Athena through the lake's workgroup (its result location and limits)."""
+def data_source_request(
+    account: str, qs: QuickSightSettings, workgroup: str, principal: Principal, policy_path: object = ""
+) -> dict[str, Any]:
+    """CreateDataSource: Athena through the lake's workgroup (its result location and limits), querying as
+    ``principal``'s IAM role (the role must trust quicksight.amazonaws.com: docs/REPORTS.md)."""
+    if not principal.arn:
+        raise QuickSightError(
+            f"principal {principal.name} has no arn in {policy_path or 'the access policy'}: QuickSight "
+            "queries Athena as the reader's IAM role, so a report's reader needs one"
+        )
     return {
         "AwsAccountId": account,
-        "DataSourceId": data_source_id(qs),
-        "Name": f"Lake tables through Athena ({qs.id_prefix})",
+        "DataSourceId": data_source_id(qs, principal.name),
+        "Name": f"Lake tables through Athena as {principal.name} ({qs.id_prefix})",
         "Type": "ATHENA",
-        "DataSourceParameters": {"AthenaParameters": {"WorkGroup": workgroup}},
+        "DataSourceParameters": {"AthenaParameters": {"WorkGroup": workgroup, "RoleArn": principal.arn}},
         **_permissions(qs, DATA_SOURCE_ACTIONS),
     }
 
@@ -284,6 +299,64 @@ def update_body(operation: str, create_body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in create_body.items() if k in members}
 
 
+def report_readers(policy: Policy, specs: Sequence[ReportSpec]) -> dict[str, Principal]:
+    """Each table report's reader; ``QuickSightError`` when one reads as nobody or may not read a column
+    it draws (the same refusal as the lake's own chart)."""
+    from lake_assets.reports.build import consumer
+
+    readers = {}
+    for spec in specs:
+        assert spec.table is not None
+        try:
+            name = policy.reader(consumer(spec.name))
+            policy.view(name, spec.table, spec.columns, consumer(spec.name))
+        except AccessDenied as exc:
+            raise QuickSightError(str(exc)) from None
+        readers[spec.name] = policy.principals[name]
+    return readers
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Every create request of one publish, in the order they are sent (ARNs are QuickSight's, built from
+    the region, the account and the ids, so the bodies can name each other before anything exists)."""
+
+    data_sources: list[dict[str, Any]]
+    data_sets: list[dict[str, Any]]
+    analysis: dict[str, Any]
+    dashboard: dict[str, Any]
+
+    def by_operation(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "CreateDataSource": self.data_sources,
+            "CreateDataSet": self.data_sets,
+            "CreateAnalysis": [self.analysis],
+            "CreateDashboard": [self.dashboard],
+        }
+
+
+def requests(account: str, region: str, qs: QuickSightSettings, workgroup: str, policy: Policy) -> Requests:
+    """The validated create requests for the table reports, each data set on its reader's data source."""
+    specs = table_reports()
+    readers = report_readers(policy, specs)
+    sources = {p.name: data_source_request(account, qs, workgroup, p, policy.path) for p in readers.values()}
+    source_arns = {name: arn(region, account, "datasource", b["DataSourceId"]) for name, b in sources.items()}
+    sets = [data_set_request(account, qs, s, source_arns[readers[s.name].name]) for s in specs]
+    set_arns = {
+        s.name: arn(region, account, "dataset", b["DataSetId"]) for s, b in zip(specs, sets, strict=True)
+    }
+    built = Requests(
+        list(sources.values()),
+        sets,
+        analysis_request(account, qs, specs, set_arns),
+        dashboard_request(account, qs, specs, set_arns),
+    )
+    for operation, bodies in built.by_operation().items():
+        for body in bodies:
+            validate(operation, body)
+    return built
+
+
 @dataclass
 class PublishResult:
     done: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, created|updated)
@@ -308,32 +381,34 @@ def _create_or_update(
     return update(**changes), "updated"
 
 
-def publish(client: Any, account: str, qs: QuickSightSettings, workgroup: str) -> PublishResult:
-    """Create or update the data source, the data sets, the analysis and the dashboard (publishing its new
+def publish(
+    client: Any, account: str, qs: QuickSightSettings, workgroup: str, policy: Policy
+) -> PublishResult:
+    """Create or update the data sources, the data sets, the analysis and the dashboard (publishing its new
     version)."""
     result = PublishResult()
-    specs = table_reports()
+    planned = requests(account, client.meta.region_name, qs, workgroup, policy)
     try:
-        body = data_source_request(account, qs, workgroup)
-        response, action = _create_or_update(
-            client.create_data_source, client.update_data_source, "CreateDataSource", "UpdateDataSource", body
-        )
-        source_arn = response["Arn"]
-        result.done.append(("data source", body["DataSourceId"], action))
-        arns = {}
-        for spec in specs:
-            body = data_set_request(account, qs, spec, source_arn)
-            response, action = _create_or_update(
+        for body in planned.data_sources:
+            _, action = _create_or_update(
+                client.create_data_source,
+                client.update_data_source,
+                "CreateDataSource",
+                "UpdateDataSource",
+                body,
+            )
+            result.done.append(("data source", body["DataSourceId"], action))
+        for body in planned.data_sets:
+            _, action = _create_or_update(
                 client.create_data_set, client.update_data_set, "CreateDataSet", "UpdateDataSet", body
             )
-            arns[spec.name] = response["Arn"]
             result.done.append(("data set", body["DataSetId"], action))
-        body = analysis_request(account, qs, specs, arns)
+        body = planned.analysis
         _, action = _create_or_update(
             client.create_analysis, client.update_analysis, "CreateAnalysis", "UpdateAnalysis", body
         )
         result.done.append(("analysis", body["AnalysisId"], action))
-        body = dashboard_request(account, qs, specs, arns)
+        body = planned.dashboard
         response, action = _create_or_update(
             client.create_dashboard, client.update_dashboard, "CreateDashboard", "UpdateDashboard", body
         )

@@ -261,6 +261,19 @@ MATRIX_COLUMNS = (
 )
 
 
+# The feature table's columns the export reads: the day and customer (order), and the matrix's sources.
+MATRIX_INPUTS = (
+    PARTITION_COL,
+    "customer_id",
+    LABEL,
+    *(f"{a}_{w}d" for w in WINDOWS for a in ACTIVITY),
+    "days_since_last_order",
+    "customer_known",
+    "active",
+    "tier",
+)
+
+
 def model_matrix(rows: DataFrame) -> DataFrame:
     """Numeric columns in ``MATRIX_COLUMNS`` order: booleans 0/1, tier one-hot, a null day count as 28 (no
     order in the window) with its own flag."""

@@ -73,6 +73,7 @@ def test_access_check_passes_the_shipped_policy_and_names_what_a_bad_one_gets_wr
     done = lake_cli(env, "access", "check")
     assert done.returncode == 0, done.stderr
     assert "policy.yaml: ok (4 principals, 7 grants" in done.stdout
+    assert "5 reports and data sets reading as a principal" in done.stdout
     bad = tmp_path / "policy.yaml"
     bad.write_text(
         "principals:\n  analyst: {}\ngrants:\n  - principal: analyst\n    tables: [final.shop_daily_funnel]\n"
@@ -80,7 +81,11 @@ def test_access_check_passes_the_shipped_policy_and_names_what_a_bad_one_gets_wr
     )
     done = lake_cli(env, "access", "check", "--policy", str(bad))
     assert done.returncode == 2
-    assert done.stderr.strip() == (
+    first, *others = done.stderr.strip().splitlines()
+    assert first == (
         f"lake: {bad}:6: grants[0].row_filter: 'visits > 3' Referenced column \"visits\" not found in FROM "
         "clause. Fix: write a SQL predicate over the table's columns, e.g. dt >= DATE '2026-11-01'."
     )
+    # It has no read_as either: every report and the ML data set is named, each on its own line.
+    assert len(others) == 5 and all(f"{bad}: read_as: final/" in line for line in others), others
+    assert all("reads as nobody" in line for line in others)

@@ -22,7 +22,9 @@ TABLES: dict[str, list[str] | None] = {
     "final.shop_daily_funnel": ["dt", "sessions"],
     "intermediate.cdc_shop_customers": ["customer_id", "email", "tier", "active"],
     "raw.events_page_view": None,  # declared, not built yet
+    "final.ml_customer_day_features": None,
 }
+CONSUMERS = ["final/reports/daily_sales", "final/ml/customer_orders_7d"]
 HEAD = "principals:\n  analyst: {}\n  marketing: {arn: 'arn:aws:iam::123456789012:role/marketing'}\n"
 
 
@@ -37,6 +39,7 @@ def problems(text: str) -> list[str]:
 def test_the_shipped_policy_is_valid_for_the_lake_s_tables() -> None:
     policy = load_policy(DEFAULT_POLICY)
     assert check_policy(policy, TABLES) == []
+    assert policy.reader("final/reports/daily_sales") == "analyst"
     assert policy.access("marketing", "final.shop_daily_product_sales") == TableAccess(
         "final.shop_daily_product_sales", None, ("revenue_cents",), "dt >= DATE '2026-11-01'"
     )
@@ -85,6 +88,10 @@ def test_the_shipped_policy_is_valid_for_the_lake_s_tables() -> None:
             + "grants:\n  - principal: analyst\n    tables: [final.shop_daily_funnel]\n"
             + "    columns: {include: [dt], exclude: [sessions]}\n",
             "access/policy.yaml:7: grants[0].columns: give include or exclude, not both or neither.",
+        ),
+        (
+            HEAD + "read_as:\n  reports/daily_sales: analyst\n",
+            "access/policy.yaml:5: read_as.reports/daily_sales: 'reports/daily_sales' is not a report or ML data set. Fix: write its asset key",
         ),
         (
             "- just a list\n",
@@ -171,3 +178,14 @@ def test_every_problem_of_a_file_is_reported_at_once() -> None:
         + "grants:\n  - {principal: intern, database: final}\n  - {principal: analyst, tables: [final.x]}\n"
     )
     assert len(problems(text)) == 2
+
+
+def test_every_report_and_data_set_reads_as_a_declared_principal() -> None:
+    """read_as against the lake's consumers: an unknown key, an undeclared principal, one left out."""
+    text = HEAD + "read_as:\n  final/reports/daily_sales: intern\n  final/reports/old_chart: analyst\n"
+    found = check_policy(parse_policy(text, P), TABLES, CONSUMERS)
+    assert found == [
+        "access/policy.yaml:5: read_as.final/reports/daily_sales: 'intern' is not declared. Fix: add it under principals.",
+        "access/policy.yaml:6: read_as.final/reports/old_chart: is not a report or ML data set of the lake. Fix: use one of final/reports/daily_sales, final/ml/customer_orders_7d.",
+        "access/policy.yaml:4: read_as: final/ml/customer_orders_7d reads as nobody. Fix: add 'final/ml/customer_orders_7d: <principal>' (it holds only what that principal may read).",
+    ]

@@ -19,15 +19,16 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from lake_assets.access.policy import load_policy
 from lake_assets.assets.ml import (
     BASELINE_CHECK,
     MODEL_KEY,
     build_ml_assets,
+    build_splits_asset,
     customer_orders_baseline,
-    customer_orders_splits,
 )
 from lake_assets.layers.cdc import history_table
-from lake_assets.ml.datasets import PART, Manifest, SplitInfo, manifest_key, split_prefix
+from lake_assets.ml.datasets import PART, Manifest, SplitInfo, export_splits, manifest_key, split_prefix
 from lake_assets.ml.features import FEATURE_TABLE
 from lake_assets.resources.spark import SparkResource
 from lake_assets.settings import load_settings
@@ -38,7 +39,7 @@ from lake_assets.tables.checked_commit import commit_checked
 from lake_assets.tables.specs import table_spec
 from lake_assets.transforms.features import MATRIX_COLUMNS, SPLITS
 from lake_assets_tests.iceberg_readers import pyiceberg_table
-from lake_assets_tests.lake_helpers import lake_resource
+from lake_assets_tests.lake_helpers import lake_resource, policy_with
 
 FIRST, DAYS, CUSTOMERS = dt.date(2026, 10, 1), 45, 60
 CUSTOMERS_SPEC = next(s for s in load_specs(load_settings({}).cdc_tables) if s.table == "customers")
@@ -101,7 +102,7 @@ def lake(spark, tmp_path_factory) -> tuple[Path, dict[str, dg.ExecuteInProcessRe
     root = tmp_path_factory.mktemp("ml") / "lake"
     root.mkdir()
     _write_inputs(spark, root)
-    features, splits, model = build_ml_assets([CUSTOMERS_SPEC])
+    features, splits, model = build_ml_assets([CUSTOMERS_SPEC], load_policy())
     last = (FIRST + dt.timedelta(days=DAYS - 1)).isoformat()
     runs = {
         "features": _run(
@@ -203,7 +204,7 @@ def test_without_labelled_days_the_splits_and_model_are_skipped_with_the_reason(
 ) -> None:
     """A young lake: materializing everything succeeds; nothing is exported and the log says why."""
     instance = dg.DagsterInstance.ephemeral()
-    result = _run(tmp_path, [customer_orders_splits, customer_orders_baseline], instance=instance)
+    result = _run(tmp_path, [build_splits_asset(load_policy()), customer_orders_baseline], instance=instance)
     assert result.success
     assert result.get_asset_materialization_events() == []
     skipped = [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
@@ -226,3 +227,40 @@ def test_lake_ml_commands_on_the_local_export(lake, monkeypatch, capsys) -> None
     assert printed["columns"][0] == "label" and set(printed["splits"]) == set(SPLITS)
     assert main(["ml", "train", "--dry-run"]) == 2
     assert "SageMaker reads its channels from S3" in capsys.readouterr().err
+
+
+def test_the_export_holds_only_the_rows_its_reader_may_read(lake, spark, tmp_path: Path) -> None:
+    """analyst (the export's reader) granted the feature table from 2026-10-10 only: every split starts on or
+    after that day,
+    and the CSVs hold exactly the labelled rows of the table in the splits' days (read with pyiceberg)."""
+    root, _ = lake
+    grant = "  - principal: analyst\n    database: final\n"
+    restricted = "  - principal: analyst\n    tables: [final.ml_customer_day_features]\n"
+    policy = policy_with(tmp_path, (grant, restricted + "    row_filter: \"dt >= DATE '2026-10-10'\"\n"))
+    session = catalog_session(spark, CatalogConfig.for_lake(str(root)))
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = export_splits(session, LocalObjectStore(out), policy)
+    assert manifest.read_as == "analyst"
+    assert manifest.splits["train"].first_day == "2026-10-10"
+    table = pyiceberg_table(root, FEATURE_TABLE.identifier).to_pylist()
+    for name, info in manifest.splits.items():
+        first, last = dt.date.fromisoformat(info.first_day), dt.date.fromisoformat(info.last_day)
+        expected = [r for r in table if r["label"] is not None and first <= r["dt"] <= last]
+        written = (out / "final" / "ml" / manifest.dataset / name / PART).read_text().splitlines()
+        assert len(written) == info.rows == len(expected), name
+
+
+def test_an_export_whose_reader_may_not_read_a_feature_is_refused(tmp_path: Path) -> None:
+    """The export's reader (analyst) without the customer's tier: the export run fails naming the column,
+    and nothing is written."""
+    grant = "  - principal: analyst\n    database: final\n"
+    restricted = "  - principal: analyst\n    tables: [final.ml_customer_day_features]\n"
+    policy = policy_with(tmp_path, (grant, restricted + "    columns: {exclude: [tier]}\n"))
+    out = tmp_path / "lake"
+    out.mkdir()
+    result = _run(out, [build_splits_asset(policy)])
+    [failure] = result.get_step_failure_events()
+    description = failure.step_failure_data.user_failure_data.description
+    assert "analyst, who may not read tier of final.ml_customer_day_features" in description
+    assert not (out / "final").exists()

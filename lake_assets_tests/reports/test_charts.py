@@ -114,7 +114,7 @@ def test_freshness_chart_marks_overdue_tables_against_the_expectation() -> None:
         "intermediate.cdc_b": 40.0,
     }
     assert [r["expected"] for r in inline_rows(spec) if "expected" in r] == [26]
-    assert "26 h" in spec["title"]
+    assert "26 h" in spec["title"]["text"]
 
 
 def test_the_page_is_self_contained_and_carries_the_spec() -> None:

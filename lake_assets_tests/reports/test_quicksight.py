@@ -12,6 +12,7 @@ members, types, enums, lengths), the analysis calls go to a small in-process sta
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,27 +21,21 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lake_assets import cli
+from lake_assets.access.policy import Policy, load_policy
 from lake_assets.reports import quicksight as q
 from lake_assets.reports.charts import FUNNEL, SALES
 from lake_assets.settings import QuickSightSettings
+from lake_assets_tests.lake_helpers import policy_with
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 QS = QuickSightSettings(principal_arn=f"arn:aws:quicksight:{REGION}:{ACCOUNT}:group/default/analysts")
 
 
-def bodies() -> dict[str, list[dict]]:
-    specs = q.table_reports()
-    source = q.arn(REGION, ACCOUNT, "datasource", q.data_source_id(QS))
-    sets = [q.data_set_request(ACCOUNT, QS, s, source) for s in specs]
-    arns = {
-        s.name: q.arn(REGION, ACCOUNT, "dataset", b["DataSetId"]) for s, b in zip(specs, sets, strict=True)
-    }
-    return {
-        "CreateDataSource": [q.data_source_request(ACCOUNT, QS, "lake")],
-        "CreateDataSet": sets,
-        "CreateAnalysis": [q.analysis_request(ACCOUNT, QS, specs, arns)],
-        "CreateDashboard": [q.dashboard_request(ACCOUNT, QS, specs, arns)],
-    }
+POLICY = load_policy()  # the lake's own: both table reports read as analyst
+
+
+def bodies(policy: Policy = POLICY) -> dict[str, list[dict]]:
+    return q.requests(ACCOUNT, REGION, QS, "lake", policy).by_operation()
 
 
 class WithAnalyses:
@@ -139,7 +134,7 @@ def test_the_table_reports_become_data_sets_and_visuals_of_their_columns() -> No
 def test_publish_creates_the_data_source_data_sets_and_dashboard_on_moto() -> None:
     with mock_aws():
         client = WithAnalyses(boto3.client("quicksight", region_name=REGION))
-        result = q.publish(client, ACCOUNT, QS, "lake")
+        result = q.publish(client, ACCOUNT, QS, "lake", POLICY)
         assert [(kind, action) for kind, _, action in result.done] == [
             ("data source", "created"),
             ("data set", "created"),
@@ -152,11 +147,13 @@ def test_publish_creates_the_data_source_data_sets_and_dashboard_on_moto() -> No
             SALES.name,
             FUNNEL.name,
         ]
-        source = client.describe_data_source(AwsAccountId=ACCOUNT, DataSourceId=q.data_source_id(QS))[
-            "DataSource"
-        ]
+        source_id = q.data_source_id(QS, "analyst")
+        source = client.describe_data_source(AwsAccountId=ACCOUNT, DataSourceId=source_id)["DataSource"]
         assert source["Type"] == "ATHENA"
-        assert source["DataSourceParameters"] == {"AthenaParameters": {"WorkGroup": "lake"}}
+        # Athena queries as the reports' reader's role: Lake Formation applies analyst's grants.
+        assert source["DataSourceParameters"] == {
+            "AthenaParameters": {"WorkGroup": "lake", "RoleArn": POLICY.principals["analyst"].arn}
+        }
         dashboard = client.describe_dashboard(AwsAccountId=ACCOUNT, DashboardId=q.dashboard_id(QS))[
             "Dashboard"
         ]
@@ -172,6 +169,8 @@ def test_publish_creates_the_data_source_data_sets_and_dashboard_on_moto() -> No
 
 class RecordingClient:
     """QuickSight as it answers a second publish: every resource exists already."""
+
+    meta = type("Meta", (), {"region_name": REGION})
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -196,7 +195,7 @@ class RecordingClient:
 
 def test_a_second_publish_updates_everything_and_publishes_the_new_dashboard_version() -> None:
     client = RecordingClient()
-    result = q.publish(client, ACCOUNT, QS, "lake")
+    result = q.publish(client, ACCOUNT, QS, "lake", POLICY)
     assert {action for _, _, action in result.done} == {"updated"}
     updates = [(name, params) for name, params in client.calls if name.startswith("update_")]
     assert [name for name, _ in updates] == [
@@ -250,3 +249,56 @@ def test_publish_refuses_a_lake_without_the_glue_catalog(monkeypatch, capsys, tm
     assert cli.main(["report", "publish", "--dry-run"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"CreateDataSource", "CreateDataSet", "CreateAnalysis", "CreateDashboard"}
+
+
+def test_each_data_set_queries_through_a_data_source_of_its_reader(tmp_path: Path) -> None:
+    """Two readers, two data sources; each data set names its own reader's source (so Lake Formation
+    applies that reader's grants, column rules and row filters to what the dashboard shows)."""
+    policy = policy_with(
+        tmp_path, ("final/reports/daily_funnel: analyst", "final/reports/daily_funnel: data_engineer")
+    )
+    planned = bodies(policy)
+    roles = {
+        b["DataSourceId"]: b["DataSourceParameters"]["AthenaParameters"]["RoleArn"]
+        for b in planned["CreateDataSource"]
+    }
+    assert roles == {
+        q.data_source_id(QS, "analyst"): policy.principals["analyst"].arn,
+        q.data_source_id(QS, "data_engineer"): policy.principals["data_engineer"].arn,
+    }
+    sources = {
+        b["DataSetId"]: b["PhysicalTableMap"]["table"]["RelationalTable"]["DataSourceArn"]
+        for b in planned["CreateDataSet"]
+    }
+    assert sources == {
+        q.data_set_id(QS, SALES): q.arn(REGION, ACCOUNT, "datasource", q.data_source_id(QS, "analyst")),
+        q.data_set_id(QS, FUNNEL): q.arn(
+            REGION, ACCOUNT, "datasource", q.data_source_id(QS, "data_engineer")
+        ),
+    }
+
+
+def test_a_reader_who_may_not_read_a_drawn_column_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    """marketing may not read revenue_cents: the sales report cannot read as marketing, on QuickSight as in
+    the lake's own chart; nothing is created (the refusal comes while the requests are built)."""
+    policy = policy_with(
+        tmp_path, ("final/reports/daily_sales: analyst", "final/reports/daily_sales: marketing")
+    )
+    client = RecordingClient()
+    with pytest.raises(q.QuickSightError, match="marketing, who may not read revenue_cents"):
+        q.publish(client, ACCOUNT, QS, "lake", policy)
+    assert client.calls == []
+
+
+def test_a_reader_without_an_iam_role_is_refused(tmp_path: Path) -> None:
+    policy = policy_with(tmp_path, ("    arn: arn:aws:iam::123456789012:role/lake-analyst\n", ""))
+    with pytest.raises(q.QuickSightError, match="principal analyst has no arn"):
+        bodies(policy)
+
+
+def test_a_report_that_reads_as_nobody_is_refused(tmp_path: Path) -> None:
+    policy = policy_with(tmp_path, ("  final/reports/daily_sales: analyst\n", ""))
+    with pytest.raises(q.QuickSightError, match="final/reports/daily_sales reads as nobody"):
+        bodies(policy)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lake_assets import cli
+from lake_assets.access.policy import load_policy
 from lake_assets.reports.build import build_report
 from lake_assets.reports.charts import REPORTS
 from lake_assets.reports.render import HTML_FILE, PNG_FILE, SPEC_FILE
@@ -29,7 +30,7 @@ def lake_cmd(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def built_lake(tmp_path: Path) -> Path:
     store = LocalObjectStore(tmp_path)
     for name in ("daily_sales", "quarantine"):
-        build_report(name, store, CatalogConfig.for_lake(str(tmp_path)))
+        build_report(name, store, CatalogConfig.for_lake(str(tmp_path)), load_policy())
     return tmp_path
 
 
