@@ -562,6 +562,23 @@ def cmd_package_lambda(args: argparse.Namespace, settings: LakeSettings) -> int:
     return 0
 
 
+def cmd_package_image(args: argparse.Namespace, settings: LakeSettings) -> int:
+    from lake_assets.deploy.image import ImageContextError, build_image_context
+
+    try:
+        context = build_image_context(args.out)
+    except ImageContextError as exc:
+        print(f"lake: {exc}", file=sys.stderr)
+        return 2
+    size = f"{context.size_bytes:,} bytes, {len(context.files)} files"
+    print(f"{context.archive}: {size}, sha256 {context.sha256}")
+    print(f"{context.folder}/: the same files, unpacked")
+    print("build and push it (REPO: the LakeImages stack's output ImageRepository; docs/DEPLOY.md):")
+    print(f"  {context.build_command()}")
+    print(f"  docker push $REPO:{context.tag}")
+    return 0
+
+
 def cmd_package_glue(args: argparse.Namespace, settings: LakeSettings) -> int:
     from lake_assets.deploy.glue_package import build_glue_package, upload
 
@@ -773,6 +790,11 @@ def build_parser() -> argparse.ArgumentParser:
     lambda_zip = package.add_parser("lambda", help="the intake Lambda's deployment zip (reproducible)")
     lambda_zip.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "intake-lambda.zip")
     lambda_zip.set_defaults(func=cmd_package_lambda)
+    image = package.add_parser(
+        "image", help="the Dagster image's build context for docker build (reproducible; deploy/Dockerfile)"
+    )
+    image.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "image")
+    image.set_defaults(func=cmd_package_image)
     glue = package.add_parser("glue", help="the Glue job's script, package zip and modules (reproducible)")
     glue.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "glue")
     glue.add_argument("--upload", default=None, metavar="s3://BUCKET/PREFIX", help="upload them there")

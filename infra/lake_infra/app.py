@@ -20,6 +20,7 @@ from lake_infra.cdc import CdcStack
 from lake_infra.config import ConfigError, load_config
 from lake_infra.consumption import ConsumptionStack
 from lake_infra.governance import GovernanceStack
+from lake_infra.images import ImagesStack
 from lake_infra.intake import ArtifactMissing, IntakeStack
 from lake_infra.lake import Lake, UndefinedResource
 from lake_infra.network import NetworkStack
@@ -37,6 +38,7 @@ STACKS = (
     "LakeCdc",
     "LakeProcessing",
     "LakeConsumption",
+    "LakeImages",
     "LakeOrchestration",
 )
 # What fails synth with one message, no traceback: a bad setting or spec, an undefined name, a missing
@@ -87,8 +89,11 @@ def build_app(
         processing.node.add_dependency(governance)  # its Lake Formation grants need the databases and admins
     if "LakeConsumption" in wanted:
         ConsumptionStack(app, "LakeConsumption", key=key, log_bucket=storage.log_bucket, **common)
+    images = None
+    if wanted & {"LakeImages", "LakeOrchestration"}:
+        images = ImagesStack(app, "LakeImages", key=key, **common)
     if "LakeOrchestration" in wanted:
-        assert network is not None and processing is not None
+        assert network is not None and processing is not None and images is not None
         orchestration = OrchestrationStack(
             app,
             "LakeOrchestration",
@@ -100,4 +105,5 @@ def build_app(
             **common,
         )
         orchestration.node.add_dependency(processing)  # runs start its Glue jobs
+        orchestration.node.add_dependency(images)  # its services pull the image pushed to that repository
     return app

@@ -131,9 +131,10 @@ class CdcStack(LakeStack):
                 f"{unused}"
             )
 
+        service_roles: list[iam.Role] = []
         if d.create_dms_service_roles:
             # DMS looks these two roles up by name, once per account (skip when the account has them).
-            iam.Role(
+            vpc_role = iam.Role(
                 self,
                 "DmsVpcRole",
                 role_name="dms-vpc-role",
@@ -142,7 +143,7 @@ class CdcStack(LakeStack):
                     iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonDMSVPCManagementRole")
                 ],
             )
-            iam.Role(
+            logs_role = iam.Role(
                 self,
                 "DmsLogsRole",
                 role_name="dms-cloudwatch-logs-role",
@@ -151,6 +152,7 @@ class CdcStack(LakeStack):
                     iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonDMSCloudWatchLogsRole")
                 ],
             )
+            service_roles = [vpc_role, logs_role]
 
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         subnet_group = dms.CfnReplicationSubnetGroup(
@@ -159,6 +161,10 @@ class CdcStack(LakeStack):
             replication_subnet_group_description="lake DMS: private subnets",
             subnet_ids=subnets.subnet_ids,
         )
+        # DMS checks dms-vpc-role when the subnet group is created: created side by side, the check could
+        # come first and fail the stack; so the group (and the instance after it) waits for both roles.
+        for role in service_roles:
+            subnet_group.node.add_dependency(role)
         self.security_group = ec2.SecurityGroup(
             self,
             "DmsSecurityGroup",

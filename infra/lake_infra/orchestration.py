@@ -1,7 +1,8 @@
 """Orchestration: Dagster's webserver, daemon and code server on ECS Fargate, its storage on RDS PostgreSQL.
 
-One image (ECR repository ``image_repository``, tag ``image_tag``: the lake_assets version by default) runs
-all three services and every run. The instance is ``deploy/dagster.production.yaml`` copied to
+One image (ECR repository ``image_repository`` of the ``LakeImages`` stack, deployed first; tag
+``image_tag``: the lake_assets version by default; built from ``deploy/Dockerfile``) runs all three services
+and every run. The instance is ``deploy/dagster.production.yaml`` copied to
 ``$DAGSTER_HOME/dagster.yaml`` in the image: PostgreSQL storage from ``DAGSTER_PG_*`` (the password from
 Secrets Manager through the task definition's ``secrets``, never in plain text), runs launched as ECS tasks
 copied from the daemon's task (so the daemon's task carries the lake's settings and a run's permissions),
@@ -63,17 +64,8 @@ class OrchestrationStack(LakeStack):
         lake = self.lake
 
         # -- image and cluster -------------------------------------------------------------------------------
-        self.repository = ecr.Repository(
-            self,
-            "Repository",
-            repository_name=d.image_repository,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            image_scan_on_push=True,
-            encryption=ecr.RepositoryEncryption.KMS,
-            encryption_key=key,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-            lifecycle_rules=[ecr.LifecycleRule(max_image_count=50, description="keep the last 50 images")],
-        )
+        # The images stack's repository, by name (deployed before this stack, the image pushed in between).
+        self.repository = ecr.Repository.from_repository_name(self, "RepositoryRef", d.image_repository)
         image = ecs.ContainerImage.from_ecr_repository(self.repository, d.tag)
         image_uri = self.repository.repository_uri_for_tag(d.tag)
         self.cluster = ecs.Cluster(
@@ -377,7 +369,6 @@ class OrchestrationStack(LakeStack):
 
         if d.certificate_arn:
             self._load_balancer(vpc, web_sg, log_bucket, d.certificate_arn)
-        cdk.CfnOutput(self, "ImageRepository", value=self.repository.repository_uri)
         cdk.CfnOutput(self, "DatabaseSecret", value=secret.secret_arn)
         cdk.CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
 

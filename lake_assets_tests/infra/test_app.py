@@ -10,7 +10,7 @@ from lake_assets.settings import SettingsError
 from lake_assets_tests.infra.conftest import Synth, app_context
 
 
-def test_eight_stacks_in_one_account_and_region_tagged_by_concern(synth: Synth) -> None:
+def test_nine_stacks_in_one_account_and_region_tagged_by_concern(synth: Synth) -> None:
     from lake_infra.app import STACKS
 
     assert set(synth.templates) == set(STACKS)

@@ -206,3 +206,17 @@ def test_tables_of_one_source_with_two_timestamp_columns_fail_synth(infra_inputs
     context = app_context(infra_inputs[0], tables)
     with pytest.raises(UndefinedResource, match="one DMS endpoint has one TimestampColumnName"):
         build_app(context, outdir=str(tmp_path / "out"), only=["LakeCdc"])
+
+
+def test_the_subnet_group_waits_for_the_dms_service_roles(synth: Synth) -> None:
+    """DMS checks dms-vpc-role when the subnet group is created: the group depends on both service roles."""
+    resources = synth.templates[STACK]["Resources"]
+    roles = {
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        and r["Properties"].get("RoleName") in ("dms-vpc-role", "dms-cloudwatch-logs-role")
+    }
+    assert len(roles) == 2
+    [group] = [r for r in resources.values() if r["Type"] == "AWS::DMS::ReplicationSubnetGroup"]
+    assert roles <= set(group.get("DependsOn", []))

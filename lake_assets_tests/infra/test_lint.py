@@ -22,7 +22,7 @@ CHECKOV = INFRA / ".venv-tools" / "bin" / "checkov"
 
 def test_cfn_lint_is_clean_on_every_template(synth: Synth) -> None:
     templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
-    assert len(templates) == 8
+    assert len(templates) == 9
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *templates],
         capture_output=True,

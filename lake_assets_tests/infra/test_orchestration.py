@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from aws_cdk.assertions import Match
+
 from lake_assets_tests.infra.conftest import CERTIFICATE, Synth
 
 STACK = "LakeOrchestration"
@@ -34,10 +38,26 @@ def test_webserver_daemon_and_code_server_run_on_fargate_from_one_image(synth: S
     assert by_name["webserver"]["Command"][0] == "dagster-webserver"
     assert len({str(c["Image"]) for c in by_name.values()}) == 1
     assert all(c["_task"]["RequiresCompatibilities"] == ["FARGATE"] for c in by_name.values())
-    synth.template(STACK).has_resource_properties(
+    # The repository is the images stack's (deployed first, the image pushed before this stack).
+    assert synth.resources(STACK, "AWS::ECR::Repository") == {}
+    assert "lake" in json.dumps(by_name["webserver"]["Image"])
+
+
+def test_the_image_repository_is_a_stack_of_its_own_deployed_before_the_services(synth: Synth) -> None:
+    template = synth.template("LakeImages")
+    template.has_resource_properties(
         "AWS::ECR::Repository",
-        {"ImageTagMutability": "IMMUTABLE", "ImageScanningConfiguration": {"ScanOnPush": True}},
+        {
+            "RepositoryName": "lake",
+            "ImageTagMutability": "IMMUTABLE",
+            "ImageScanningConfiguration": {"ScanOnPush": True},
+            "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": Match.any_value()},
+        },
     )
+    assert set(synth.templates["LakeImages"]["Outputs"]) == {"ImageRepository", "ImageTag"}
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    depends = manifest["artifacts"][STACK]["dependencies"]
+    assert "LakeImages" in depends and "LakeProcessing" in depends
 
 
 def test_every_process_gets_the_lakes_settings_and_the_password_only_as_a_secret(
