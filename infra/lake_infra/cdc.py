@@ -112,13 +112,11 @@ class CdcStack(LakeStack):
         scope: Construct,
         construct_id: str,
         *,
-        bucket: s3.IBucket,
-        key: kms.IKey,
         vpc: ec2.IVpc,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        key, bucket = self.imported(key, bucket)
+        super().__init__(scope, construct_id, **kwargs)  # with the storage stack's key and bucket
+        key, bucket = self.key, self.bucket
         d = self.deployment
         lake = self.lake
         sources = dict(d.cdc_sources)

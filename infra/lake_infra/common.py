@@ -22,11 +22,25 @@ class ArtifactMissing(FileNotFoundError):
 
 
 class LakeStack(cdk.Stack):
-    """A stack of the lake: knows the deployment's config and the lake's names; ``where`` prefixes errors."""
+    """A stack of the lake: knows the deployment's config and the lake's names; ``where`` prefixes errors.
+
+    ``key`` (and ``bucket``): the storage stack's KMS key and lake bucket, which the other stacks use; given,
+    they are available as references in this stack as ``self.key`` and ``self.bucket`` (``imported``).
+    """
 
     concern = "lake"
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: Config, lake: Lake, **kwargs: Any):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        lake: Lake,
+        key: kms.IKey | None = None,
+        bucket: s3.IBucket | None = None,
+        **kwargs: Any,
+    ):
         deployment = config.deployment
         super().__init__(
             scope,
@@ -40,6 +54,8 @@ class LakeStack(cdk.Stack):
         self.lake = lake
         self.where = f"{construct_id} stack"
         cdk.Tags.of(self).add("lake:stack", _module(self))
+        if key is not None:
+            self.key, self.bucket = self.imported(key, bucket)
 
     def imported(self, key: kms.IKey, bucket: s3.IBucket | None = None) -> tuple[kms.IKey, s3.IBucket]:
         """The storage stack's key and the lake bucket as references in this stack.
@@ -65,6 +81,30 @@ class LakeStack(cdk.Stack):
             encryption_key=key,
             retention=_retention(self.deployment.log_retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def expiring_bucket(self, construct_id: str, rule_id: str, days: int, **props: Any) -> s3.Bucket:
+        """A versioned, private, TLS-only bucket whose objects expire after ``days`` (old versions and
+        unfinished uploads after a day) and which outlives its stack: the lake's working buckets (access logs,
+        Athena results). ``props``: encryption and logging, which differ."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=rule_id,
+                    expiration=cdk.Duration.days(days),
+                    noncurrent_version_expiration=cdk.Duration.days(1),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            **props,
         )
 
     def bucket_objects(self, bucket_name: str, *keys: str) -> list[str]:

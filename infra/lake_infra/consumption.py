@@ -12,7 +12,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -25,11 +24,9 @@ ATHENA_MIN_CUTOFF = 10 * 1024 * 1024  # Athena refuses a smaller BytesScannedCut
 class ConsumptionStack(LakeStack):
     concern = "consumption (Athena)"
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, key: kms.IKey, log_bucket: s3.IBucket, **kwargs: Any
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        key, _ = self.imported(key)
+    def __init__(self, scope: Construct, construct_id: str, *, log_bucket: s3.IBucket, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # with the storage stack's key
+        key = self.key
         log_bucket = s3.Bucket.from_bucket_name(self, "AccessLogsRef", log_bucket.bucket_name)
         d = self.deployment
         settings = self.lake.settings.athena
@@ -39,28 +36,15 @@ class ConsumptionStack(LakeStack):
                 "Athena's "
                 f"minimum of {ATHENA_MIN_CUTOFF} bytes"
             )
-        self.results = s3.Bucket(
-            self,
+        self.results = self.expiring_bucket(
             "AthenaResults",
+            "expire-results",
+            d.athena_results_days,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=key,
             bucket_key_enabled=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="s3/athena-results/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-results",
-                    expiration=cdk.Duration.days(d.athena_results_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
         output = settings.output_location or f"s3://{self.results.bucket_name}/results/"

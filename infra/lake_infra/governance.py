@@ -23,9 +23,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lakeformation
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lake_assets.access.lakeformation import desired_state
@@ -41,11 +39,10 @@ DESCRIPTIONS = {
 class GovernanceStack(LakeStack):
     concern = "governance (Glue catalog, Lake Formation)"
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, key: kms.IKey, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        """``kwargs``: ``LakeStack``'s, with the storage stack's ``key`` and ``bucket``."""
         super().__init__(scope, construct_id, **kwargs)
-        key, bucket = self.imported(key, bucket)
+        key, bucket = self.key, self.bucket
         d = self.deployment
         lake = self.lake
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from lake_infra.common import LakeStack
@@ -24,9 +23,10 @@ MAX_IMAGES = 50
 class ImagesStack(LakeStack):
     concern = "images (the ECR repository of the Dagster image)"
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        """``kwargs``: ``LakeStack``'s, with the storage stack's ``key``."""
         super().__init__(scope, construct_id, **kwargs)
-        key, _ = self.imported(key)
+        key = self.key
         self.repository = ecr.Repository(
             self,
             "Repository",

@@ -18,10 +18,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -47,11 +45,10 @@ def lambda_zip(path: Path) -> Path:
 class IntakeStack(LakeStack):
     concern = "events intake"
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, key: kms.IKey, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        """``kwargs``: ``LakeStack``'s, with the storage stack's ``key`` and ``bucket``."""
         super().__init__(scope, construct_id, **kwargs)
-        key, bucket = self.imported(key, bucket)
+        key, bucket = self.key, self.bucket
         d = self.deployment
         lake = self.lake
         settings = lake.settings

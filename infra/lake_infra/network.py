@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from lake_infra.common import LakeStack, lint_ignore
@@ -20,9 +19,10 @@ from lake_infra.common import LakeStack, lint_ignore
 class NetworkStack(LakeStack):
     concern = "network"
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        """``kwargs``: ``LakeStack``'s, with the storage stack's ``key``."""
         super().__init__(scope, construct_id, **kwargs)
-        key, _ = self.imported(key)
+        key = self.key
         d = self.deployment
         self.vpc = ec2.Vpc(
             self,

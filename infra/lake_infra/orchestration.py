@@ -21,7 +21,6 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicediscovery as servicediscovery
@@ -51,14 +50,12 @@ class OrchestrationStack(LakeStack):
         construct_id: str,
         *,
         vpc: ec2.IVpc,
-        bucket: s3.IBucket,
-        key: kms.IKey,
         log_bucket: s3.IBucket,
         glue_jobs: list[str],
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        key, bucket = self.imported(key, bucket)
+        super().__init__(scope, construct_id, **kwargs)  # with the storage stack's key and bucket
+        key, bucket = self.key, self.bucket
         log_bucket = s3.Bucket.from_bucket_name(self, "AccessLogsRef", log_bucket.bucket_name)
         d = self.deployment
         lake = self.lake

@@ -60,11 +60,10 @@ def glue_artifacts(folder: Path) -> GlueArtifacts:
 class ProcessingStack(LakeStack):
     concern = "processing (Glue jobs)"
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, key: kms.IKey, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        """``kwargs``: ``LakeStack``'s, with the storage stack's ``key`` and ``bucket``."""
         super().__init__(scope, construct_id, **kwargs)
-        key, bucket = self.imported(key, bucket)
+        key, bucket = self.key, self.bucket
         d = self.deployment
         lake = self.lake
         self.pipes_prefix = lake.settings.glue.pipes_folder
@@ -239,48 +238,40 @@ class ProcessingStack(LakeStack):
         lake = self.lake
         written = {lake.table_pattern(t, where)[0] for layer in layers for t in layer.write_tables}
         read = {lake.table_pattern(t, where)[0] for layer in layers for t in layer.read_tables} - written
-        principal = lakeformation.CfnPrincipalPermissions.DataLakePrincipalProperty(
-            data_lake_principal_identifier=role.role_arn
-        )
+        P = lakeformation.CfnPrincipalPermissions  # the construct's long name, shortened here
+        principal = P.DataLakePrincipalProperty(data_lake_principal_identifier=role.role_arn)
+
+        def grant(construct_id: str, permissions: list[str], **resource: Any) -> None:
+            P(
+                self,
+                construct_id,
+                principal=principal,
+                resource=P.ResourceProperty(**resource),
+                permissions=permissions,
+                permissions_with_grant_option=[],
+            )
+
         for database in sorted(read | written):
             is_written = database in written
-            lakeformation.CfnPrincipalPermissions(
-                self,
+            grant(
                 f"LfDatabase-{name}-{database}",
-                principal=principal,
-                resource=lakeformation.CfnPrincipalPermissions.ResourceProperty(
-                    database=lakeformation.CfnPrincipalPermissions.DatabaseResourceProperty(
-                        catalog_id=self.account, name=database
-                    )
-                ),
-                permissions=["DESCRIBE", "CREATE_TABLE"] if is_written else ["DESCRIBE"],
-                permissions_with_grant_option=[],
+                ["DESCRIBE", "CREATE_TABLE"] if is_written else ["DESCRIBE"],
+                database=P.DatabaseResourceProperty(catalog_id=self.account, name=database),
             )
-            lakeformation.CfnPrincipalPermissions(
-                self,
+            grant(
                 f"LfTables-{name}-{database}",
-                principal=principal,
-                resource=lakeformation.CfnPrincipalPermissions.ResourceProperty(
-                    table=lakeformation.CfnPrincipalPermissions.TableResourceProperty(
-                        catalog_id=self.account, database_name=database, table_wildcard={}
-                    )
+                WRITE_TABLE if is_written else READ_TABLE,
+                table=P.TableResourceProperty(
+                    catalog_id=self.account, database_name=database, table_wildcard={}
                 ),
-                permissions=WRITE_TABLE if is_written else READ_TABLE,
-                permissions_with_grant_option=[],
             )
             if is_written:
-                lakeformation.CfnPrincipalPermissions(
-                    self,
+                location = lake.database_location(database, where).rstrip("/")
+                grant(
                     f"LfLocation-{name}-{database}",
-                    principal=principal,
-                    resource=lakeformation.CfnPrincipalPermissions.ResourceProperty(
-                        data_location=lakeformation.CfnPrincipalPermissions.DataLocationResourceProperty(
-                            catalog_id=self.account,
-                            resource_arn=self.bucket_arn(lake.bucket_name)
-                            + "/"
-                            + lake.database_location(database, where).rstrip("/"),
-                        )
+                    ["DATA_LOCATION_ACCESS"],
+                    data_location=P.DataLocationResourceProperty(
+                        catalog_id=self.account,
+                        resource_arn=f"{self.bucket_arn(lake.bucket_name)}/{location}",
                     ),
-                    permissions=["DATA_LOCATION_ACCESS"],
-                    permissions_with_grant_option=[],
                 )

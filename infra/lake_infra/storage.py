@@ -61,24 +61,11 @@ class StorageStack(LakeStack):
             )
         )
 
-        self.log_bucket = s3.Bucket(
-            self,
+        self.log_bucket = self.expiring_bucket(
             "AccessLogs",
+            "expire-access-logs",
+            d.log_retention_days,
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=cdk.Duration.days(d.log_retention_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         # Server access logs of the lake's other buckets (the Athena results) and the Dagster load balancer's
         # logs: granted here, so the stacks that log need not change this bucket's policy (a cycle).
