@@ -1,11 +1,13 @@
-"""`cdk synth` time of the infra/ app: all eight stacks against the storage stack alone, in the same run.
+"""`cdk synth` time of the infra/ app: every stack against the storage stack alone, in the same run.
 
 Each synth runs in a fresh Python process, as ``python infra/app.py`` (and the CDK CLI) does: interpreter,
 imports, the jsii Node.js process, building the constructs, writing the cloud assembly. The figure per run is
 wall time from the parent (best of ``--repeat``), plus the child's own time for building and synthesizing
 once imports are done. The baseline is the storage stack alone (one bucket pair and a key: mostly the fixed
-cost of starting jsii); the ratio is what the other seven stacks add. Then the two linters CI runs on the
-templates: cfn-lint (the lake's venv) and checkov (infra/.venv-tools, when installed).
+cost of starting jsii); the ratio is what the other stacks add. Then the two linters CI runs on the
+templates: cfn-lint (the lake's venv) and checkov (infra/.venv-tools, when installed), and the deployment
+artifacts the stacks name: the Lambda zip, the Glue package and the Dagster image's build context (sizes and
+build times).
 
     .venv/bin/python bench/bench_cdk_synth.py [--repeat 3]
 """
@@ -74,14 +76,23 @@ def main() -> None:
     sys.path.insert(0, str(INFRA))
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from lake_assets.deploy.glue_package import build_glue_package
+    from lake_assets.deploy.image import build_image_context
     from lake_assets.deploy.lambda_package import build_lambda_zip
     from lake_infra.app import STACKS, default_context
 
     with tempfile.TemporaryDirectory(prefix="bench_cdk_") as tmp:
         folder = Path(tmp)
         context = default_context()
-        zip_path = build_lambda_zip(folder / "intake-lambda.zip").path
-        build_glue_package(folder / "glue")
+        started = time.perf_counter()
+        lambda_zip = build_lambda_zip(folder / "intake-lambda.zip")
+        zip_path = lambda_zip.path
+        lambda_s = time.perf_counter() - started
+        started = time.perf_counter()
+        glue = build_glue_package(folder / "glue")
+        glue_s = time.perf_counter() - started
+        started = time.perf_counter()
+        image = build_image_context(folder / "image")
+        image_s = time.perf_counter() - started
         context["lake:deployment"] = {
             **context["lake:deployment"],
             "lambda_zip": str(zip_path),
@@ -118,6 +129,14 @@ def main() -> None:
         print(f"checkov on {len(templates)} templates: {checkov[0]:.2f} s (exit {checkov[1]})")
     else:
         print(f"checkov: not installed ({CHECKOV}; infra/install-tools.sh)")
+    print("deployment artifacts (reproducible builds):")
+    artifacts = [
+        ("intake Lambda zip", lambda_zip.size_bytes, len(lambda_zip.files), lambda_s),
+        ("Glue package zip", glue.size_bytes, len(glue.files), glue_s),
+        ("Dagster image build context", image.size_bytes, len(image.files), image_s),
+    ]
+    for label, size, files, seconds in artifacts:
+        print(f"  {label:30} {size / 1024:>9,.0f} KiB {files:>5} files {seconds:>7.2f} s")
 
 
 def _version(name: str) -> str:
