@@ -30,15 +30,9 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import vl_convert as vlc  # noqa: E402
 
-from lake_assets.reports.charts import (  # noqa: E402
-    CDC_FRESHNESS,
-    FUNNEL,
-    QUARANTINE,
-    SALES,
-    VL_VERSION,
-    chart_for,
-)
+from lake_assets.reports.charts import VL_VERSION, chart_for  # noqa: E402
 from lake_assets.reports.render import compact_png, render_html, render_png  # noqa: E402
+from lake_assets.reports.specs import CDC_FRESHNESS, FUNNEL, QUARANTINE, SALES  # noqa: E402
 
 
 def frames(days: int, products: int) -> dict[str, tuple]:

@@ -16,9 +16,15 @@ from lake_assets.access.policy import AccessDenied, Policy
 from lake_assets.assets.keys import current_key, final_key
 from lake_assets.assets.partitions import EAGER
 from lake_assets.checks.freshness import DAILY_LAG
-from lake_assets.reports.build import ReportInputs, build_report, consumer
-from lake_assets.reports.charts import CDC_FRESHNESS, FUNNEL, QUARANTINE, REPORTS, SALES
-from lake_assets.reports.render import png_data_uri
+from lake_assets.reports.specs import (
+    CDC_FRESHNESS,
+    FUNNEL,
+    QUARANTINE,
+    REPORTS,
+    SALES,
+    ReportInputs,
+    consumer,
+)
 from lake_assets.resources.lake import LakeResource
 from lake_assets.sources.cdc.specs import CdcTableSpec
 
@@ -65,6 +71,10 @@ def build_report_asset(
         f"policy's read_as): PNG and an interactive page under `final/reports/{name}/`.",
     )
     def report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        # Altair, pandas and vl-convert load in the run that renders, not in every process that loads this.
+        from lake_assets.reports.build import build_report
+        from lake_assets.reports.render import png_data_uri
+
         try:
             built = build_report(name, lake.store, lake.catalog, policy, inputs)
         except AccessDenied as exc:

@@ -9,26 +9,24 @@ from the lake's own view.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from lake_assets.access.policy import AccessDenied, Policy
-from lake_assets.reports.charts import CDC_FRESHNESS, QUARANTINE, REPORTS, ReportSpec, chart_for
+from lake_assets.reports.charts import chart_for
 from lake_assets.reports.data import read_freshness, read_quarantine, read_table
 from lake_assets.reports.render import RenderedReport, write_report
+from lake_assets.reports.specs import (
+    CDC_FRESHNESS,
+    QUARANTINE,
+    REPORTS,
+    ReportInputs,
+    ReportSpec,
+    consumer,
+)
 from lake_assets.storage import ObjectStore
 from lake_assets.tables.catalog import CatalogConfig
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    """What the non-table reports need besides the lake: the CDC tables and their freshness expectation."""
-
-    cdc_tables: Sequence[str] = ()  # intermediate.cdc_<source>_<table>
-    expected_hours: float = 26.0
-    now: dt.datetime | None = None  # the clock for ages (tests pin it)
 
 
 @dataclass(frozen=True)
@@ -37,11 +35,6 @@ class BuiltReport:
     rows: pd.DataFrame
     rendered: RenderedReport
     read_as: str  # the principal whose view the chart shows
-
-
-def consumer(name: str) -> str:
-    """The report's asset key as the policy's ``read_as`` names it."""
-    return f"final/reports/{name}"
 
 
 def report_rows(

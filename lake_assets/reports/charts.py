@@ -1,112 +1,24 @@
-"""The reports as data (``ReportSpec``) and their Vega-Lite charts, built with Altair from pandas frames.
+"""The reports' Vega-Lite charts, built with Altair from pandas frames and the reports' specs (``specs.py``).
 
-One spec per report names its source, the day column, the measures and the series; the Altair chart here and
-the QuickSight visual (``reports/quicksight.py``) are both built from it, so the two cannot drift apart. No
-Dagster, no Spark, no storage: frames in, a Vega-Lite spec (a dict) out.
+The Altair chart here and the QuickSight visual (``reports/quicksight.py``) are both built from the same
+``ReportSpec``, so the two cannot drift apart. No Dagster, no Spark, no storage: frames in, a Vega-Lite spec
+(a dict) out.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 import altair as alt
 import pandas as pd
+
+from lake_assets.reports.specs import CDC_FRESHNESS, NO_COMMIT, ReportSpec
 
 WIDTH, HEIGHT = 720, 400  # the PNG's size at scale 1 (autosize "fit" makes the whole image this size)
 WINDOW_DAYS = 90  # the days a time chart shows, ending at the newest day in the data
 TOP_SERIES = 8  # more series than this: the rest are summed as "other" (a legend stays readable)
 OTHER = "other"
 NO_DATA = "no data yet"
-NO_COMMIT = "no commit yet"  # a CDC table the merge has not created yet
 NO_CDC_DATA = "no CDC table committed yet"
 VL_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])  # the Vega-Lite Altair writes: "6.4"
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A number on the y axis: ``column`` times ``scale`` (``revenue_cents`` * 0.01 is revenue)."""
-
-    name: str
-    column: str
-    label: str
-    scale: float = 1.0
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """One report: where its rows come from and how they are drawn.
-
-    ``table``: the catalog table it reads (``final.shop_daily_funnel``), None when the rows come from
-    elsewhere (the quarantine zone, the catalog's commit times): only table reports go to QuickSight.
-    ``mark``: ``bar`` (stacked by ``series``) or ``line``; several measures are drawn as one series each.
-    """
-
-    name: str
-    title: str
-    description: str
-    table: str | None
-    x: str
-    measures: tuple[Measure, ...]
-    series: str | None = None
-    series_label: str | None = None
-    mark: str = "bar"
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The source columns the report reads."""
-        series = (self.series,) if self.series else ()
-        return (self.x, *series, *(m.column for m in self.measures))
-
-
-SALES = ReportSpec(
-    "daily_sales",
-    "Daily sales by product",
-    "Revenue per day, stacked by product (the top products by revenue; the rest summed as 'other').",
-    "final.shop_daily_product_sales",
-    "dt",
-    (Measure("revenue", "revenue_cents", "Revenue", 0.01),),
-    series="product_id",
-    series_label="Product",
-    mark="bar",
-)
-FUNNEL = ReportSpec(
-    "daily_funnel",
-    "Funnel by day",
-    "Sessions per day and how many of them viewed a product, added to the cart and ordered.",
-    "final.shop_daily_funnel",
-    "dt",
-    (
-        Measure("sessions", "sessions", "Sessions"),
-        Measure("product_view", "sessions_with_product_view", "Viewed a product"),
-        Measure("cart_add", "sessions_with_cart_add", "Added to cart"),
-        Measure("order", "sessions_with_order", "Ordered"),
-    ),
-    mark="line",
-)
-QUARANTINE = ReportSpec(
-    "quarantine",
-    "Quarantine by reason",
-    "Records set aside in quarantine/ per day (received, or written for file sources), by reason kind.",
-    None,
-    "day",
-    (Measure("records", "records", "Records"),),
-    series="kind",
-    series_label="Reason",
-    mark="bar",
-)
-CDC_FRESHNESS = ReportSpec(
-    "cdc_freshness",
-    "CDC freshness",
-    "Hours since each CDC table's current state was last committed, against the freshness expectation.",
-    None,
-    "table",
-    (Measure("age_hours", "age_hours", "Hours since last commit"),),
-    series="status",
-    series_label="Status",
-    mark="bar",
-)
-REPORTS: dict[str, ReportSpec] = {r.name: r for r in (SALES, FUNNEL, QUARANTINE, CDC_FRESHNESS)}
 
 
 def _frame(title: str, read_as: str | None) -> dict:
@@ -233,7 +145,3 @@ def chart_for(
     if spec.name == CDC_FRESHNESS.name:
         return freshness_chart(spec, frame, expected_hours, read_as).to_dict()
     return time_chart(spec, frame, read_as).to_dict()
-
-
-def age_hours(committed: dt.datetime, now: dt.datetime) -> float:
-    return round((now - committed).total_seconds() / 3600, 2)

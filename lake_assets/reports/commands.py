@@ -20,8 +20,8 @@ SELECTION = 'key:"final/reports/*"'  # every report (Dagster's selection syntax,
 
 def cmd_report_list(args: argparse.Namespace, settings: LakeSettings) -> int:
     """Every report, whether it is written yet, and its files."""
-    from lake_assets.reports.charts import REPORTS
     from lake_assets.reports.render import report_files
+    from lake_assets.reports.specs import REPORTS
 
     store = open_lake_store(settings)
     files = report_files(store)
@@ -44,8 +44,8 @@ def cmd_report_list(args: argparse.Namespace, settings: LakeSettings) -> int:
 
 def cmd_report_open(args: argparse.Namespace, settings: LakeSettings) -> int:
     """Print the page's location; with ``--browser`` also open it (a local lake's page only)."""
-    from lake_assets.reports.charts import REPORTS
     from lake_assets.reports.render import ReportError, page_location
+    from lake_assets.reports.specs import REPORTS
 
     if args.name not in REPORTS:
         print(f"lake: no report {args.name!r} (reports: {', '.join(REPORTS)})", file=sys.stderr)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lake_assets.access.policy import TableAccess
 from lake_assets.access.views import restricted_arrow
-from lake_assets.reports.charts import NO_COMMIT, QUARANTINE, ReportSpec, age_hours
+from lake_assets.reports.specs import NO_COMMIT, QUARANTINE, ReportSpec, age_hours
 from lake_assets.storage import ObjectStore, Zone, zone_prefix
 from lake_assets.tables.catalog import CatalogConfig
 from lake_assets.tables.inspect import catalog_exists

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from lake_assets.access.policy import AccessDenied, Policy, Principal
-from lake_assets.reports.charts import REPORTS, ReportSpec
+from lake_assets.reports.specs import REPORTS, ReportSpec, consumer
 from lake_assets.settings import QuickSightSettings
 
 ATHENA_CATALOG = "AwsDataCatalog"
@@ -302,8 +302,6 @@ def update_body(operation: str, create_body: dict[str, Any]) -> dict[str, Any]:
 def report_readers(policy: Policy, specs: Sequence[ReportSpec]) -> dict[str, Principal]:
     """Each table report's reader; ``QuickSightError`` when one reads as nobody or may not read a column
     it draws (the same refusal as the lake's own chart)."""
-    from lake_assets.reports.build import consumer
-
     readers = {}
     for spec in specs:
         assert spec.table is not None

@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import dagster as dg
-from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 
 from lake_assets.layers import FAILED
 from lake_assets.settings import LakeSettings
@@ -57,6 +56,9 @@ class GlueResource(dg.ConfigurableResource):
         job's state and error message (nothing was committed by it)."""
         if not self.pipes_bucket:
             raise dg.Failure(description="LAKE_SPARK_ENGINE=glue needs LAKE_PIPES_BUCKET (an S3 bucket)")
+        # Loaded here: dagster_aws.pipes took 0.5 s of every definitions load; most processes never run Glue.
+        from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
+
         glue, s3 = self._clients()
         client = PipesGlueClient(
             context_injector=PipesS3ContextInjector(

@@ -9,14 +9,10 @@ import pandas as pd
 import pytest
 
 from lake_assets.reports.charts import (
-    CDC_FRESHNESS,
-    FUNNEL,
     HEIGHT,
     NO_CDC_DATA,
     NO_DATA,
     OTHER,
-    QUARANTINE,
-    SALES,
     TOP_SERIES,
     WIDTH,
     WINDOW_DAYS,
@@ -25,6 +21,7 @@ from lake_assets.reports.charts import (
 )
 from lake_assets.reports.data import UNREADABLE, read_quarantine
 from lake_assets.reports.render import png_size, render_html, render_png
+from lake_assets.reports.specs import CDC_FRESHNESS, FUNNEL, QUARANTINE, SALES
 from lake_assets.settings import SettingsError, load_quicksight_settings
 from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import LocalObjectStore

@@ -23,7 +23,7 @@ from moto import mock_aws
 from lake_assets import cli
 from lake_assets.access.policy import Policy, load_policy
 from lake_assets.reports import quicksight as q
-from lake_assets.reports.charts import FUNNEL, SALES
+from lake_assets.reports.specs import FUNNEL, SALES
 from lake_assets.settings import QuickSightSettings
 from lake_assets_tests.lake_helpers import policy_with
 

@@ -15,8 +15,9 @@ from lake_assets.access.policy import AccessDenied, load_policy
 from lake_assets.assets.keys import final_key
 from lake_assets.assets.reports import build_report_assets, report_key
 from lake_assets.reports.build import build_report
-from lake_assets.reports.charts import HEIGHT, NO_CDC_DATA, NO_COMMIT, NO_DATA, OTHER, TOP_SERIES, WIDTH
+from lake_assets.reports.charts import HEIGHT, NO_CDC_DATA, NO_DATA, OTHER, TOP_SERIES, WIDTH
 from lake_assets.reports.render import HTML_FILE, PNG_FILE, SPEC_FILE, png_size
+from lake_assets.reports.specs import NO_COMMIT
 from lake_assets.settings import LakeSettings
 from lake_assets.sources.cdc.specs import load_specs
 from lake_assets.storage.object_store import LocalObjectStore

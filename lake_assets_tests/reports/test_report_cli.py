@@ -13,8 +13,8 @@ import pytest
 from lake_assets import cli
 from lake_assets.access.policy import load_policy
 from lake_assets.reports.build import build_report
-from lake_assets.reports.charts import REPORTS
 from lake_assets.reports.render import HTML_FILE, PNG_FILE, SPEC_FILE
+from lake_assets.reports.specs import REPORTS
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.tables.catalog import CatalogConfig
 
