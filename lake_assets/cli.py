@@ -112,8 +112,11 @@ def _refuse_foreign_encoding(path: Path) -> None:
 
 
 def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
-    from lake_assets.sources.events.sqs import EventSender
+    from lake_assets.sources.events.sqs import DEFAULT_PACK_BYTES, EventSender
 
+    pack_bytes = DEFAULT_PACK_BYTES if args.pack_bytes is None else args.pack_bytes
+    if pack_bytes < 0:
+        raise CliError(f"--pack-bytes {pack_bytes}: must be 0 (one event per message) or more")
     if args.source != "-":
         if not Path(args.source).is_file():
             raise CliError(f"no such file: {args.source}")
@@ -126,6 +129,7 @@ def cmd_events_send(args: argparse.Namespace, settings: LakeSettings) -> int:
             rejects_path=args.rejects,
             failed_path=args.failed,
             max_event_bytes=settings.max_event_bytes,
+            pack_bytes=pack_bytes,
         )
         report = sender.send_file(args.source)
     print(report.summary())
@@ -750,6 +754,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("send-failed.jsonl"),
         help="where lines SQS still refused after retries go, unchanged, to send again (appended)",
+    )
+    send.add_argument(
+        "--pack-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pack consecutive lines into messages of up to N bytes, never over the queue's maximum "
+        "message size (default: the sender's, 64 KiB: SQS bills each 64 KiB as a request); "
+        "0: one event per message",
     )
     send.set_defaults(func=cmd_events_send)
     drain = events.add_parser("drain-dlq", help="move dead-letter messages into the lake's quarantine zone")

@@ -3,7 +3,9 @@
 moto stands in for SQS, Kinesis Data Firehose and S3, which cannot run here; the Lambda runs in this process
 (its ``handler``, configured from environment variables as deployed) and is fed the intake queue's messages
 in the SQS event shape an event source mapping uses, 10 per invocation. Producers are ``lake events send``
-(the function, and once the real CLI) and the DLQ is drained by the real ``lake events drain-dlq``.
+(the function, packing lines into messages of up to 64 KiB, and once the real CLI with ``--pack-bytes 0``,
+one event per message as before packing), so the Lambda reads packed and one-event messages from the same
+queue; the DLQ is drained by the real ``lake events drain-dlq``.
 
 Where moto differs from AWS (checked in moto 5.2.5's source, asserted below where it matters):
 
@@ -45,7 +47,7 @@ from lake_assets.sources.events import lambda_intake as events_lambda
 from lake_assets.sources.events.intake import EventIntake
 from lake_assets.sources.events.kind import EventSourceKind
 from lake_assets.sources.events.landing_index import index_object
-from lake_assets.sources.events.sqs import EventSender
+from lake_assets.sources.events.sqs import EventSender, encode_message
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets.storage.s3 import S3ObjectStore
 from lake_assets_tests.fixtures.moto import moto_client, moto_env
@@ -130,23 +132,25 @@ def test_events_flow_through_sqs_lambda_firehose_to_raw_and_invalid_ones_to_quar
     invalid_kinds = Counter(v.kind for v in verdicts if v is not None)
     assert invalid_kinds["invalid_utf8"] > 0 and len(invalid_kinds) >= 6, invalid_kinds
 
-    # Producers: the sender function for the first half, the real CLI for the second.
+    # Producers: the sender function for the second half, packed (the default; the half holds every line
+    # that is not UTF-8, each sent alone between packed messages); the real CLI for the first half, one event
+    # per message.
     half = len(lines) // 2
+    rest = len(lines) - half
     sent = EventSender(
         sqs, intake, rejects_path=tmp_path / "rejects.jsonl", failed_path=tmp_path / "failed.jsonl"
-    ).send(lines[:half], "first-half")
-    assert (sent.read, sent.sent, sent.rejected, sent.failed) == (half, half, 0, 0)
-    second = tmp_path / "second-half.jsonl"
-    second.write_bytes(b"".join(line + b"\n" for line in lines[half:]))
+    ).send(lines[half:], "second-half")
+    assert (sent.read, sent.sent, sent.rejected, sent.failed) == (rest, rest, 0, 0)
+    assert sent.base64_encoded == sum(encode_message(line)[1] != {} for line in lines) > 0
+    assert sent.packed > sent.base64_encoded and sent.messages < rest / 10
+    first = tmp_path / "first-half.jsonl"
+    first.write_bytes(b"".join(line + b"\n" for line in lines[:half]))
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
-    done = _cli(
-        ["events", "send", str(second), "--queue-url", intake, "--endpoint-url", moto_server],
-        cli_env,
-        tmp_path,
-    )
+    send = ["events", "send", str(first), "--queue-url", intake, "--endpoint-url", moto_server]
+    done = _cli([*send, "--pack-bytes", "0"], cli_env, tmp_path)
     assert done.returncode == 0, done.stderr
-    rest = len(lines) - half
-    assert f"read {rest} events; sent {rest} in" in done.stdout and "rejected 0" in done.stdout
+    assert f"read {half} events; sent {half} in {half} messages (0 packed" in done.stdout
+    assert "rejected 0" in done.stdout
     assert not (tmp_path / "send-rejects.jsonl").exists()
 
     # The event source mapping: batches of 10 to the Lambda, delete what it did not report as failed.
@@ -157,6 +161,7 @@ def test_events_flow_through_sqs_lambda_firehose_to_raw_and_invalid_ones_to_quar
     monkeypatch.delenv("LAKE_VALID_QUEUE_URL", raising=False)
     monkeypatch.setattr(events_lambda, "_processor", None)  # a cold container
     invocations, duplicates, forwarded, dead_lettered = 0, 0, 0, 0
+    received, packed, events = 0, 0, 0
     while True:
         answer = sqs.receive_message(
             QueueUrl=intake,
@@ -172,6 +177,7 @@ def test_events_flow_through_sqs_lambda_firehose_to_raw_and_invalid_ones_to_quar
         assert response == {"batchItemFailures": []}
         stats = events_lambda._processor.last_stats
         invocations += 1
+        received, packed, events = received + stats.received, packed + stats.packed, events + stats.events
         duplicates += stats.duplicates
         forwarded += stats.forwarded
         dead_lettered += stats.dead_lettered
@@ -179,7 +185,8 @@ def test_events_flow_through_sqs_lambda_firehose_to_raw_and_invalid_ones_to_quar
             QueueUrl=intake,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
         )
-    assert invocations >= len(lines) // 10
+    assert (received, packed, events) == (sent.messages + half, sent.packed, len(lines))
+    assert invocations >= received / 10
     assert forwarded + duplicates + dead_lettered == len(lines)
 
     # Firehose delivered under landing/events/YYYY/MM/DD/HH/ in its own layout, one object per put call.

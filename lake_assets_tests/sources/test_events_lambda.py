@@ -3,7 +3,8 @@
 Most tests run against moto in-process (``mock_aws``): real boto3 clients, real request validation, Firehose
 delivering to an S3 bucket and real SQS queues. Fake clients appear only where a failure has to be provoked
 on demand (a throttled Firehose record, a dead-letter queue that refuses a message), which AWS and moto
-cannot be made to do.
+cannot be made to do, and in one unit test where an in-memory queue hands ``EventSender``'s packed messages
+to the Lambda.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from lake_assets.registry import SchemaRegistry
 from lake_assets.registry.validation import EventDecoder
 from lake_assets.settings import IntakeLambdaSettings
 from lake_assets.sources.events import lambda_intake as events_lambda
+from lake_assets.sources.events import sqs as events_sqs
 from lake_assets.sources.events.intake import EventIntake
-from lake_assets.sources.events.lambda_intake import IntakeProcessor
+from lake_assets.sources.events.lambda_intake import CONTENT_TYPE, NDJSON, IntakeProcessor
 from lake_assets.storage.object_store import LocalObjectStore
 from lake_assets_tests.lake_helpers import event
 
@@ -68,6 +70,24 @@ def sqs_record(line: bytes, *, base64_body: bool = False, message_id: str | None
             }
         }
         record["md5OfMessageAttributes"] = "a0a7f7b4a8a8c3e0a0c5d4f0b4d2e6a1"
+    return record
+
+
+def packed_record(
+    lines: list[bytes],
+    *,
+    content_type: str = NDJSON,
+    base64_body: bool = False,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """A message packed as ``lake events send`` packs one: lines joined by \\n, content-type ndjson."""
+    record = sqs_record(b"\n".join(lines), base64_body=base64_body, message_id=message_id)
+    record["messageAttributes"][CONTENT_TYPE] = {
+        "stringValue": content_type,
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
     return record
 
 
@@ -180,9 +200,14 @@ def test_valid_events_land_unchanged_and_invalid_ones_go_to_the_dead_letter_queu
     }
     assert intake.last_stats.__dict__ == {
         "received": 3,
+        "packed": 0,
+        "events": 3,
         "forwarded": 2,
         "dead_lettered": 1,
         "duplicates": 0,
+        "already_dead_lettered": 0,
+        "failed_events": 0,
+        "blank_lines": 0,
         "failed": 0,
     }
 
@@ -382,6 +407,157 @@ def test_the_handler_builds_one_processor_per_container(aws: Aws, monkeypatch: p
     assert orjson.loads(dead["Body"])["kind"] == "too_large"
 
 
+# Packed messages (``lake events send`` packs JSON lines into one message of up to 64 KiB)
+
+
+def _dead_letters(aws: Aws) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The dead-letter queue's messages: (record, attributes)."""
+    return [
+        (orjson.loads(m["Body"]), {k: v["StringValue"] for k, v in m["MessageAttributes"].items()})
+        for m in aws.drain(aws.dlq_url)
+    ]
+
+
+def test_a_packed_message_is_read_line_by_line_as_the_local_intake_reads_a_file(
+    aws: Aws, registry: SchemaRegistry, local_store: LocalObjectStore
+) -> None:
+    """moto stands in for Firehose, S3 and SQS. The same bytes as a file through the local intake and as
+    one packed message through the Lambda: the same lines land (in order, a \\r kept), the same lines are
+    quarantined with the same reason, kind, payload and line number; blank lines are skipped; the mark
+    opening the message is dropped, one opening a later line is not; a line over max_event_bytes (2,000
+    here) is too large."""
+    small = EventDecoder(registry, max_event_bytes=2000)
+    bom = "\ufeff".encode()
+    lines = [
+        bom + event(1),
+        event(2)[:40],
+        b"",
+        b"  \r",
+        event(3),
+        bom + event(4),
+        event(5, page_url="/" + "x" * 3000),
+        event(6, device="smart_tv"),
+        event(7) + b"\r",
+    ]
+    local = EventIntake(local_store, small).ingest([line + b"\n" for line in lines], "upload.jsonl")
+    quarantined = [
+        orjson.loads(r) for key in local.quarantine_keys for r in local_store.get_bytes(key).splitlines()
+    ]
+    landed_locally = [
+        line for key in local.landing_keys for line in local_store.get_bytes(key)[:-1].split(b"\n")
+    ]
+    assert sorted(q["kind"] for q in quarantined) == [
+        "invalid_value",
+        "malformed_json",
+        "malformed_json",
+        "too_large",
+    ]
+
+    record = packed_record(lines)
+    intake = IntakeProcessor(small, aws.firehose, aws.sqs, aws.settings)
+    assert failures(intake.process(sqs_event(record))) == []
+
+    assert aws.landed() == landed_locally == [event(1), event(3), event(7) + b"\r"]
+    dead = _dead_letters(aws)
+    fields = ("line_number", "reason", "kind", "payload")
+    assert sorted(tuple(r[f] for f in fields) for r, _ in dead) == sorted(
+        tuple(q[f] for f in fields) for q in quarantined
+    )
+    for body, attributes in dead:
+        assert body["message_id"] == record["messageId"] and body["source"] == "lambda"
+        assert attributes["line_number"] == str(body["line_number"]) and attributes["kind"] == body["kind"]
+    assert intake.last_stats.__dict__ == {
+        "received": 1,
+        "packed": 1,
+        "events": 7,
+        "forwarded": 3,
+        "dead_lettered": 4,
+        "duplicates": 0,
+        "already_dead_lettered": 0,
+        "failed_events": 0,
+        "blank_lines": 2,
+        "failed": 0,
+    }
+
+
+def test_a_batch_of_packed_and_one_event_messages(aws: Aws, decoder: EventDecoder) -> None:
+    """moto stands in for Firehose, S3 and SQS. Packed and one-event messages (text and base64) in one
+    batch: one Firehose put for all valid events, an event id repeated across messages forwarded once, each
+    invalid event dead-lettered alone (with a line number only when it came from a packed message)."""
+    not_utf8 = event(15, page_url="/search?q=cr\u00e8me").replace("è".encode(), b"\xe8")
+    records = [
+        packed_record([event(10), event(11)]),
+        sqs_record(event(12)),
+        sqs_record(b"{}"),
+        packed_record([event(13), b"nope", event(14), event(12)]),
+        sqs_record(not_utf8, base64_body=True),
+        packed_record([event(16)]),  # one line, marked packed anyway: read the same way
+    ]
+    intake = processor(aws, decoder)
+    assert failures(intake.process(sqs_event(*records))) == []
+
+    assert aws.landed() == [event(n) for n in (10, 11, 12, 13, 14, 16)] and len(aws.landed_keys()) == 1
+    dead = {(body["message_id"], body["line_number"]): body["kind"] for body, _ in _dead_letters(aws)}
+    assert dead == {
+        (records[2]["messageId"], None): decoder.check(b"{}").kind,
+        (records[3]["messageId"], 2): "malformed_json",
+        (records[4]["messageId"], None): "invalid_utf8",
+    }
+    stats = intake.last_stats
+    assert (stats.received, stats.packed, stats.events) == (6, 3, 10)
+    assert (stats.forwarded, stats.dead_lettered, stats.duplicates, stats.failed) == (6, 3, 1, 0)
+
+
+def test_an_unknown_content_type_dead_letters_the_whole_body(aws: Aws, decoder: EventDecoder) -> None:
+    """moto stands in for Firehose, S3 and SQS. Only application/x-ndjson is read (case and surrounding
+    spaces aside): any other value dead-letters the body as it is, with the reason, and is not guessed at."""
+    unknown = packed_record([event(20), event(21)], content_type="application/json")
+    charset = packed_record([event(22), event(23)], content_type="application/x-ndjson; charset=utf-16")
+    spelled = packed_record([event(24), event(25)], content_type=" Application/X-NDJSON ")
+    intake = processor(aws, decoder)
+    assert failures(intake.process(sqs_event(unknown, charset, spelled))) == []
+
+    assert aws.landed() == [event(24), event(25)]
+    dead = {body["message_id"]: body for body, _ in _dead_letters(aws)}
+    assert dead[unknown["messageId"]]["reason"] == (
+        "unsupported content-type 'application/json' (only application/x-ndjson)"
+    )
+    assert dead[unknown["messageId"]]["payload"].encode() == event(20) + b"\n" + event(21)
+    assert dead[unknown["messageId"]]["kind"] == "invalid_value"
+    assert dead[charset["messageId"]]["reason"].startswith(
+        "unsupported content-type 'application/x-ndjson; ch"
+    )
+    assert len(dead) == 2 and intake.last_stats.dead_lettered == 2
+
+
+def test_a_packed_base64_message_is_decoded_then_split(aws: Aws, decoder: EventDecoder) -> None:
+    """moto stands in for Firehose, S3 and SQS. A producer may base64 a packed message: it is decoded first,
+    so a line that is not UTF-8 gets the local reason on its own; a packed payload in UTF-16 is dead-lettered
+    whole as wrong_encoding (one record, not one per line: see the module docstring)."""
+    not_utf8 = event(31, page_url="/cr\u00e8me").replace("è".encode(), b"\xe8")
+    mixed = packed_record([event(30), not_utf8, event(32)], base64_body=True)
+    utf16 = "\ufeff".encode("utf-16-le") + (event(33) + b"\n" + event(34)).decode().encode("utf-16-le")
+    wide = sqs_record(utf16, base64_body=True)
+    wide["messageAttributes"][CONTENT_TYPE] = packed_record([b"x"])["messageAttributes"][CONTENT_TYPE]
+    assert failures(processor(aws, decoder).process(sqs_event(mixed, wide))) == []
+
+    assert aws.landed() == [event(30), event(32)]
+    dead = {body["message_id"]: body for body, _ in _dead_letters(aws)}
+    assert (dead[mixed["messageId"]]["line_number"], dead[mixed["messageId"]]["reason"]) == (
+        2,
+        decoder.check(not_utf8).reason,
+    )
+    assert base64.b64decode(dead[mixed["messageId"]]["payload_base64"]) == not_utf8
+    assert (dead[wide["messageId"]]["kind"], dead[wide["messageId"]]["line_number"]) == (
+        "wrong_encoding",
+        None,
+    )
+    assert dead[wide["messageId"]]["reason"].startswith(
+        "message is UTF-16LE (byte order mark FF FE), not UTF-8"
+    )
+    assert base64.b64decode(dead[wide["messageId"]]["payload_base64"]) == utf16
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Failure injection: fake clients stand in for AWS because these failures cannot be provoked on demand.
 
@@ -415,23 +591,36 @@ class FlakyFirehose:
 
 
 class FlakySqs:
-    """Stands in for SQS: refuses dead-letter sends and refuses chosen batch entries once."""
+    """Stands in for SQS: refuses dead-letter sends (all, or those of chosen payloads a number of times) and
+    refuses chosen batch entries once."""
 
     def __init__(
-        self, refuse_dead_letters: bool = False, refuse_entries_once: set[str] | None = None
+        self,
+        refuse_dead_letters: bool = False,
+        refuse_entries_once: set[str] | None = None,
+        refuse_payloads: dict[str, int] | None = None,
     ) -> None:
         self.refuse_dead_letters = refuse_dead_letters
         self.refuse_entries_once = set(refuse_entries_once or ())
+        self.refuse_payloads = dict(refuse_payloads or {})
         self.dead_letters: list[str] = []
         self.batches: list[list[str]] = []
 
     def send_message(
         self, QueueUrl: str, MessageBody: str, MessageAttributes: dict[str, Any]
     ) -> dict[str, Any]:  # noqa: N803
-        if self.refuse_dead_letters:
+        payload = orjson.loads(MessageBody).get("payload")
+        if self.refuse_dead_letters or self.refuse_payloads.get(payload, 0) > 0:
+            if payload in self.refuse_payloads:
+                self.refuse_payloads[payload] -= 1
             raise ConnectionError("queue unreachable")
         self.dead_letters.append(MessageBody)
         return {"MessageId": "m"}
+
+    def dead_lettered(self) -> list[tuple[str, int | None, str]]:
+        """(message id, line number, payload) of every dead-letter accepted, in order."""
+        records = [orjson.loads(body) for body in self.dead_letters]
+        return [(r["message_id"], r["line_number"], r["payload"]) for r in records]
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
         self.batches.append([e["MessageBody"] for e in Entries])
@@ -525,6 +714,130 @@ def test_valid_queue_entries_it_refused_are_retried_alone(decoder: EventDecoder)
     assert failures(intake.process(sqs_event(*map(sqs_record, lines)))) == []
     assert [len(b) for b in sqs.batches] == [10, 1, 2]  # 10, the refused entry again, then the last 2
     assert sqs.batches[1] == [lines[4].decode()] and sleeps == [0.1]
+
+
+def _accounted(stats: events_lambda.InvocationStats) -> int:
+    """Events the stats account for; each event read is exactly one of these."""
+    done = stats.forwarded + stats.dead_lettered + stats.duplicates + stats.already_dead_lettered
+    return done + stats.failed_events
+
+
+def test_a_firehose_failure_fails_only_that_packed_message_and_its_retry_doubles_nothing(
+    decoder: EventDecoder,
+) -> None:
+    """Fakes stand in for Firehose (it rejects one event's record until told otherwise) and for the SQS
+    dead-letter queue (it records what it is sent). One event per Firehose record, so exactly one packed
+    message holds the rejected event: that message alone is returned. Its redelivery to the same container
+    forwards only the event that failed and dead-letters nothing again; a second container, which shares no
+    memory, forwards and dead-letters that message's lines once more (what the module docstring says)."""
+    a = packed_record([event(40), b"bad 40", event(41)])
+    b = packed_record([event(42), b"bad 42", event(43)])
+    c = sqs_record(event(44))
+    firehose = FlakyFirehose(reject={event(41) + b"\n": 99})
+    sqs = FlakySqs()
+    intake = IntakeProcessor(decoder, firehose, sqs, SETTINGS, lambda _: None)
+    assert failures(intake.process(sqs_event(a, b, c))) == [a["messageId"]]
+    assert sorted(firehose.accepted) == sorted(event(n) + b"\n" for n in (40, 42, 43, 44))
+    assert sqs.dead_lettered() == [(a["messageId"], 2, "bad 40"), (b["messageId"], 2, "bad 42")]
+    stats = intake.last_stats
+    assert (stats.failed, stats.failed_events, stats.forwarded, stats.dead_lettered) == (1, 1, 4, 2)
+    assert _accounted(stats) == stats.events == 7
+
+    firehose.reject.clear()
+    assert failures(intake.process(sqs_event(a))) == []  # SQS redelivers the whole message
+    assert sorted(firehose.accepted) == sorted(event(n) + b"\n" for n in (40, 41, 42, 43, 44))  # e41 once
+    assert len(sqs.dead_letters) == 2  # "bad 40" was not dead-lettered twice
+    stats = intake.last_stats
+    assert (stats.forwarded, stats.duplicates, stats.already_dead_lettered) == (1, 1, 1)
+    assert stats.dead_lettered == 0
+    assert _accounted(stats) == stats.events == 3
+
+    other = IntakeProcessor(decoder, firehose, sqs, SETTINGS, lambda _: None)  # another container
+    assert failures(other.process(sqs_event(a))) == []
+    assert firehose.accepted.count(event(40) + b"\n") == 2  # removed in intermediate, by event_id
+    assert sqs.dead_lettered().count((a["messageId"], 2, "bad 40")) == 2  # the copy the docstring names
+
+
+def test_a_dead_letter_refused_for_one_line_fails_the_message_and_its_retry_sends_only_that_line(
+    decoder: EventDecoder,
+) -> None:
+    """Fakes stand in for Firehose (accepts all) and the SQS dead-letter queue (refuses the record of one
+    line once). The message is returned; on its redelivery the line refused before is dead-lettered, the one
+    sent before is not sent again and the valid event is not forwarded again: nothing lost, nothing doubled.
+    The memory of dead-letters is bounded: with room for one, an older one is forgotten and sent again."""
+    a = packed_record([b"bad 1", event(50), b"bad 2"])
+    firehose, sqs = FlakyFirehose(), FlakySqs(refuse_payloads={"bad 2": 1})
+    intake = IntakeProcessor(decoder, firehose, sqs, SETTINGS, lambda _: None)
+    assert failures(intake.process(sqs_event(a))) == [a["messageId"]]
+    assert sqs.dead_lettered() == [(a["messageId"], 1, "bad 1")] and firehose.accepted == [event(50) + b"\n"]
+    assert (intake.last_stats.failed_events, intake.last_stats.dead_lettered) == (1, 1)
+
+    assert failures(intake.process(sqs_event(a))) == []
+    assert sqs.dead_lettered() == [(a["messageId"], 1, "bad 1"), (a["messageId"], 3, "bad 2")]
+    assert firehose.accepted == [event(50) + b"\n"]
+    stats = intake.last_stats
+    assert (stats.dead_lettered, stats.already_dead_lettered, stats.duplicates) == (1, 1, 1)
+
+    forgetful = IntakeProcessor(decoder, FlakyFirehose(), FlakySqs(), SETTINGS, dead_lettered_capacity=1)
+    first, second = packed_record([b"bad 3", event(51)]), packed_record([b"bad 4", event(52)])
+    for record in (first, first, second, first):  # the second message's line evicts the first's
+        forgetful.process(sqs_event(record))
+    assert [payload for _, _, payload in forgetful.sqs.dead_lettered()] == ["bad 3", "bad 4", "bad 3"]
+
+
+def test_the_sender_and_the_lambda_agree_on_packing(
+    decoder: EventDecoder, local_store: LocalObjectStore
+) -> None:
+    """An in-memory fake stands in for the SQS queue between them (it keeps each entry as the event source
+    mapping would hand it over); fakes stand in for Firehose and the dead-letter queue. Lines of a file,
+    some invalid, some not UTF-8, some opening with a byte order mark, packed 4 or 5 to a message: the
+    Lambda forwards and dead-letters exactly what the local intake lands and quarantines for the same file
+    (reasons and payloads; line numbers differ: the Lambda's count within a message)."""
+    assert (events_sqs.CONTENT_TYPE, events_sqs.NDJSON) == (CONTENT_TYPE, NDJSON)
+    bom = "\ufeff".encode()
+    lines = [bom + event(60)] + [event(n) for n in range(61, 80)]
+    lines[3] = bom + lines[3]
+    lines[4] = bom + lines[4]  # opens the second message at this packing: still invalid, as in the file
+    lines[7] = b'{"event_id": "x"'
+    lines[9] = event(69, page_url="/cr\u00e8me").replace("è".encode(), b"\xe8")
+    lines[12] = event(72, device="smart_tv")
+
+    class Queue:
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+            for entry in Entries:
+                record = sqs_record(entry["MessageBody"].encode())
+                record["messageAttributes"] = {
+                    name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+                    for name, value in (entry.get("MessageAttributes") or {}).items()
+                }
+                self.records.append(record)
+            return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+    queue = Queue()
+    size = len(event(60)) + 1
+    sender = events_sqs.EventSender(queue, "q", max_message_bytes=256 * 1024, pack_bytes=4 * size + 50)
+    assert sender.send(lines, "file.jsonl").sent == 20 and len(queue.records) < 10
+    assert any(r["body"].startswith("\n\ufeff") for r in queue.records)  # line 5 opened a message
+    firehose, sqs = FlakyFirehose(), FlakySqs()
+    intake = IntakeProcessor(decoder, firehose, sqs, SETTINGS, lambda _: None)
+    for start in range(0, len(queue.records), 10):
+        assert failures(intake.process(sqs_event(*queue.records[start : start + 10]))) == []
+
+    local = EventIntake(local_store, decoder).ingest([line + b"\n" for line in lines], "file.jsonl")
+    landed = [line for key in local.landing_keys for line in local_store.get_bytes(key).splitlines()]
+    quarantined = [
+        orjson.loads(r) for key in local.quarantine_keys for r in local_store.get_bytes(key).splitlines()
+    ]
+    assert [record.rstrip(b"\n") for record in firehose.accepted] == landed
+    fields = ("reason", "kind", "payload", "payload_base64")
+    dead = [orjson.loads(body) for body in sqs.dead_letters]
+    assert sorted(tuple(d.get(f) for f in fields) for d in dead) == sorted(
+        tuple(q.get(f) for f in fields) for q in quarantined
+    )
+    assert len(dead) == 5  # the two marked lines after the first, the malformed, not UTF-8, invalid value
 
 
 def test_the_handler_module_imports_no_dagster_pyspark_or_boto3() -> None:

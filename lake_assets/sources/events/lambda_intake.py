@@ -1,34 +1,58 @@
 """The events intake on AWS: a Lambda behind an SQS event source mapping.
 
-Producers send one event per SQS message. For each batch of messages the Lambda validates every event with
-the local intake's ``EventDecoder`` (same schemas, same reasons), forwards valid events to a Kinesis Data
-Firehose stream (which delivers them to ``landing/events/`` in Firehose's key layout, the layout the local
-intake imitates) and sends invalid ones to a dead-letter queue with the record ``quarantine_record`` builds
-for ``quarantine/events/`` locally: an invalid event carries the same reason and record shape on both paths.
+A message carries one event, or several packed by the producer (``lake events send`` packs up to 64 KiB):
+JSON lines joined by ``\\n``, marked with the message attribute ``content-type: application/x-ndjson``. For
+each batch of messages the Lambda validates every event with the local intake's ``EventDecoder`` (same
+schemas, same reasons), forwards valid events to a Kinesis Data Firehose stream (which delivers them to
+``landing/events/`` in Firehose's key layout, the layout the local intake imitates) and sends each invalid
+one to a dead-letter queue with the record ``quarantine_record`` builds for ``quarantine/events/`` locally:
+an invalid event carries the same reason and record shape on both paths.
+
+Reading a message:
+
+* No ``content-type``: the body is one event. SQS bodies must be Unicode text, so a producer sends a line
+  that is not valid UTF-8 base64-encoded with the message attribute ``content-encoding`` = ``base64``; it is
+  decoded here so the validator sees the original bytes and says "not valid UTF-8" as the local intake does.
+  The payload is read as the local intake reads the start of a file: a leading UTF-8 byte order mark is
+  dropped, and one starting with a UTF-16/32 byte order mark is dead-lettered as ``wrong_encoding`` (the
+  reason names the encoding and says to send UTF-8).
+* ``content-type: application/x-ndjson`` (base64-decoded first when also marked so): the payload is read as
+  the local intake (``intake.py``) reads the lines of one file. It is split on ``\\n`` only (a ``\\r``
+  before it stays, JSON whitespace); blank lines are not events; a UTF-8 byte order mark opening the payload
+  is dropped, one opening a later line stays part of that line (which is then invalid JSON, as locally);
+  every other line is validated on its own with the same decoder, and an invalid one is dead-lettered alone,
+  its record naming the message id and its 1-based ``line_number``. One difference: a payload starting with
+  a UTF-16/32 byte order mark (possible only base64-encoded) is dead-lettered whole, one ``wrong_encoding``
+  record, where the local intake writes one per line (splitting a UTF-16/32 text into lines is the local
+  intake's code, which is not in this Lambda's zip).
+* Any other ``content-type`` value, another ``content-encoding`` or a body that is not valid base64: the
+  whole body is dead-lettered with the reason. A line nested too deeply is dead-lettered as
+  ``too_deeply_nested`` like any other invalid event; no input can crash the batch.
 
 Delivery rules:
 
-* Partial batch response (the event source mapping needs ``ReportBatchItemFailures``): only messages whose
-  event could not be forwarded or dead-lettered are returned in ``batchItemFailures``; SQS retries those and
-  deletes the rest. Nothing is acknowledged before it reached Firehose or the dead-letter queue; what keeps
-  failing is moved by the source queue's own redrive policy after ``maxReceiveCount`` receives.
+* Partial batch response (the event source mapping needs ``ReportBatchItemFailures``): a message is returned
+  in ``batchItemFailures`` when any of its events could not be forwarded or dead-lettered; SQS redelivers
+  that whole message and deletes the rest. Nothing is acknowledged before it reached Firehose or the
+  dead-letter queue; what keeps failing is moved by the source queue's own redrive policy after
+  ``maxReceiveCount`` receives (``lake events drain-dlq`` keeps each line of a packed one as its own record).
 * Valid events are packed into Firehose records of up to ``firehose_record_bytes`` (64 KiB; newline-
   terminated lines, so the delivered objects hold the same JSON lines): Firehose bills every record rounded
   up to 5 KB, so one event per record would bill a 300-byte event as 5 KB.
 * Firehose's ``PutRecordBatch`` can reject single records (throttling): only those are retried, with
   exponential backoff, up to ``firehose_max_attempts`` calls per chunk; the events of a record that keeps
-  failing are returned to SQS together.
+  failing are returned to SQS together (with every message they came from).
 * Idempotent by ``event_id``: an id seen twice in one batch is forwarded once, and a bounded LRU of ids
   forwarded by this (warm) container stops an SQS redelivery from being forwarded again. A duplicate that
   still gets through (a cold container, another concurrent container, a retry after a partial failure) is
   harmless: the intermediate layer deduplicates by ``event_id`` (earliest delivery wins).
-* A body is the event's JSON text. SQS bodies must be Unicode text, so a producer sends a line that is not
-  valid UTF-8 base64-encoded with the message attribute ``content-encoding`` = ``base64``; it is decoded
-  here so the validator sees the original bytes and says "not valid UTF-8" as the local intake does.
-* Each payload is an input of its own, read as the local intake reads the start of a file: a leading UTF-8
-  byte order mark is dropped, and one starting with a UTF-16/32 byte order mark is dead-lettered as
-  ``wrong_encoding`` (the reason names the encoding and says to send UTF-8). A line nested too deeply is
-  dead-lettered as ``too_deeply_nested`` like any other invalid event; no input can crash the batch.
+* A redelivered message's lines this container already dead-lettered are not dead-lettered again: a second
+  bounded LRU remembers (message id, line number) of every dead-letter sent. Another container (a concurrent
+  one, or a cold start) does not share that memory and does send the record again: the dead-letter queue then
+  holds two records with the same message id, line number and payload, and ``drain-dlq`` writes both into
+  ``quarantine/events/``. The data is unharmed (a quarantined event never reaches landing; replayed after a
+  fix, both copies have one ``event_id`` and intermediate keeps one), but quarantine counts that line twice
+  until the copy is removed. The same goes for any message SQS delivers (at least once) to two containers.
 
 Cold start: this module imports msgspec, fastavro (through the registry) and orjson, never Dagster or PySpark;
 boto3 is imported inside ``build_processor``, once per container.
@@ -62,11 +86,14 @@ from lake_assets.sources.quarantine import quarantine_record
 
 SOURCE = "lambda"
 CONTENT_ENCODING = "content-encoding"
+CONTENT_TYPE = "content-type"  # the producer's (lake_assets.sources.events.sqs, not imported: not in the zip)
+NDJSON = "application/x-ndjson"  # a packed message: JSON lines joined by "\n"
 FIREHOSE_MAX_RECORDS = 500  # PutRecordBatch limits
 FIREHOSE_MAX_BYTES = 4 * 1024 * 1024
 SQS_BATCH_MAX_ENTRIES = 10  # SendMessageBatch limits (256 KiB: the classic total, accepted everywhere)
 SQS_BATCH_MAX_BYTES = 256 * 1024
 SEEN_CAPACITY = 100_000  # event ids remembered per warm container (about 10 MB)
+DEAD_LETTERED_CAPACITY = 100_000  # (message id, line number) of dead-letters sent (at most about 25 MB)
 BACKOFF_SECONDS = 0.1  # first retry delay; doubles per attempt
 BACKOFF_MAX_SECONDS = 2.0
 
@@ -94,13 +121,28 @@ class _Valid:
 
 @dataclass
 class InvocationStats:
-    """What one invocation did; logged as one line so CloudWatch can count it."""
+    """What one invocation did; logged as one line so CloudWatch can count it.
+
+    Messages: ``received``, ``packed`` (of them), ``failed`` (returned for retry). Events: every one of
+    ``events`` is ``forwarded``, ``dead_lettered``, one of the ``duplicates`` (its ``event_id`` forwarded
+    already), ``already_dead_lettered`` (a redelivered line this container dead-lettered before) or one of the
+    ``failed_events`` (returned to SQS with its message). A body that cannot be read is one event.
+    """
 
     received: int = 0
+    packed: int = 0
+    events: int = 0
     forwarded: int = 0
     dead_lettered: int = 0
     duplicates: int = 0
+    already_dead_lettered: int = 0
+    failed_events: int = 0
+    blank_lines: int = 0
     failed: int = 0
+
+
+# One event read from a message: its line number (0: the whole body), its bytes, why it is invalid (or None).
+_Read = tuple[int, bytes, InvalidEvent | None]
 
 
 class IntakeProcessor:
@@ -120,6 +162,7 @@ class IntakeProcessor:
         *,
         clock: Callable[[], float] = time.time,
         seen_capacity: int = SEEN_CAPACITY,
+        dead_lettered_capacity: int = DEAD_LETTERED_CAPACITY,
     ) -> None:
         if settings.firehose_max_attempts < 1:
             raise ValueError("firehose_max_attempts must be at least 1")
@@ -131,6 +174,8 @@ class IntakeProcessor:
         self.clock = clock
         self.seen_capacity = seen_capacity
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self.dead_lettered_capacity = dead_lettered_capacity
+        self._dead_lettered: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.last_stats = InvocationStats()
 
     def process(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -138,31 +183,42 @@ class IntakeProcessor:
         records = event.get("Records") or []
         stats = InvocationStats(received=len(records))
         now = self.clock()
-        check = self.decoder.check
+        check, seen, dead_lettered = self.decoder.check, self._seen, self._dead_lettered
         failed: set[str] = set()
         batch: dict[str, _Valid] = {}
+        events = 0
         for record in records:
             message_id = record["messageId"]
-            try:
-                line = _payload(record)
+            read: Sequence[_Read]
+            if record.get("messageAttributes"):  # packed, base64 or something else
+                read = self._read(record, stats)
+            else:  # one event sent as text (no attributes): read inline, the hot path of one-event messages
+                line = (record.get("body") or "").encode("utf-8", "surrogatepass").removeprefix(UTF8_BOM)
                 error = check(line)
                 if error is not None and (bom := foreign_bom(line)):  # looked for only once rejected
                     error = wrong_encoding(bom, "event")
-            except InvalidEvent as bad_body:
-                line, error = record.get("body", "").encode("utf-8", "surrogatepass"), bad_body
-            if error is not None:
-                if self._dead_letter(record, line, error, now):
-                    stats.dead_lettered += 1
-                else:
-                    failed.add(message_id)
-                continue
-            event_id = _decode_event_id(line).event_id
-            if event_id in batch or event_id in self._seen:
-                stats.duplicates += 1
-                if event_id in self._seen:
-                    self._seen.move_to_end(event_id)
-                continue
-            batch[event_id] = _Valid(message_id, event_id, line)
+                read = ((0, line, error),)
+            for number, line, error in read:
+                events += 1
+                if error is not None:
+                    key = (message_id, number)
+                    if key in dead_lettered:  # a redelivery: its record is in the dead-letter queue
+                        dead_lettered.move_to_end(key)
+                        stats.already_dead_lettered += 1
+                    elif self._dead_letter(record, number, line, error, now):
+                        stats.dead_lettered += 1
+                        self._remember_dead_letter(key)
+                    else:
+                        failed.add(message_id)
+                        stats.failed_events += 1
+                    continue
+                event_id = _decode_event_id(line).event_id
+                if event_id in batch or event_id in seen:
+                    stats.duplicates += 1
+                    if event_id in seen:
+                        seen.move_to_end(event_id)
+                    continue
+                batch[event_id] = _Valid(message_id, event_id, line)
 
         valid = list(batch.values())
         ok = [True] * len(valid)
@@ -175,8 +231,11 @@ class IntakeProcessor:
         delivered = [v for v, good in zip(valid, ok, strict=True) if good]
         for item in delivered:
             self._remember(item.event_id)
-        failed.update(v.message_id for v, good in zip(valid, ok, strict=True) if not good)
+        undelivered = [v.message_id for v, good in zip(valid, ok, strict=True) if not good]
+        failed.update(undelivered)
+        stats.events = events
         stats.forwarded = len(delivered)
+        stats.failed_events += len(undelivered)
         stats.failed = len(failed)
         self.last_stats = stats
         if logger.isEnabledFor(logging.INFO):
@@ -187,13 +246,43 @@ class IntakeProcessor:
             ]
         }
 
+    def _read(self, record: dict[str, Any], stats: InvocationStats) -> list[_Read]:
+        """The events of one message, each with its verdict; see "Reading a message" in the module doc."""
+        try:
+            packed = _is_packed(record)
+            payload = _payload(record)
+        except InvalidEvent as bad_body:
+            return [(0, (record.get("body") or "").encode("utf-8", "surrogatepass"), bad_body)]
+        if not packed:
+            error = self.decoder.check(payload)
+            if error is not None and (bom := foreign_bom(payload)):  # looked for only once rejected
+                error = wrong_encoding(bom, "event")
+            return [(0, payload, error)]
+        stats.packed += 1
+        if bom := foreign_bom(payload):
+            return [(0, payload, wrong_encoding(bom, "message"))]
+        lines = payload.split(b"\n")
+        if not lines[-1]:  # the newline ending the last line does not start another (as in a file)
+            lines.pop()
+        check = self.decoder.check
+        events = [
+            (number, line, check(line)) for number, line in enumerate(lines, 1) if line and not line.isspace()
+        ]
+        stats.blank_lines += len(lines) - len(events)
+        return events
+
     # -- dead-letter queue ------------------------------------------------------------------------------
 
-    def _dead_letter(self, record: dict[str, Any], line: bytes, error: InvalidEvent, now: float) -> bool:
-        """Send one invalid event to the dead-letter queue; False if SQS did not take it (retry later)."""
+    def _dead_letter(
+        self, record: dict[str, Any], number: int, line: bytes, error: InvalidEvent, now: float
+    ) -> bool:
+        """Send one invalid event (line ``number`` of a packed message, 0: the whole body) to the dead-letter
+        queue; False if SQS did not take it (the message is retried)."""
         message_id = record["messageId"]
         extra = {"message_id": message_id, "event_source_arn": record.get("eventSourceARN")}
-        body = quarantine_record(line, error.reason, error.kind, SOURCE, now, extra=extra).decode("utf-8")
+        body = quarantine_record(
+            line, error.reason, error.kind, SOURCE, now, line_number=number or None, extra=extra
+        ).decode("utf-8")
         if _SQS_UNSAFE.search(body):  # e.g. U+FFFF in a base64-sent payload: escape it as \\uffff
             body = _ascii_json(body)
         attributes = {
@@ -202,6 +291,8 @@ class IntakeProcessor:
             "source": SOURCE,
             "message_id": message_id,
         }
+        if number:
+            attributes["line_number"] = str(number)
         try:
             self.sqs.send_message(
                 QueueUrl=self.settings.dlq_url,
@@ -211,9 +302,16 @@ class IntakeProcessor:
                 },
             )
         except Exception as exc:  # botocore raises many types; any failure means "retry this message"
-            logger.warning("dead-letter queue refused message %s (%s): %s", message_id, error.kind, exc)
+            where = f"{message_id} line {number}" if number else message_id
+            logger.warning("dead-letter queue refused message %s (%s): %s", where, error.kind, exc)
             return False
         return True
+
+    def _remember_dead_letter(self, key: tuple[str, int]) -> None:
+        dead_lettered = self._dead_lettered
+        dead_lettered[key] = None
+        if len(dead_lettered) > self.dead_lettered_capacity:
+            dead_lettered.popitem(last=False)
 
     # -- Firehose -------------------------------------------------------------------------------------
 
@@ -298,8 +396,19 @@ class IntakeProcessor:
             seen.popitem(last=False)
 
 
+def _is_packed(record: dict[str, Any]) -> bool:
+    """Whether the message holds packed JSON lines; InvalidEvent for a content-type it cannot read."""
+    attribute = (record.get("messageAttributes") or {}).get(CONTENT_TYPE)
+    if attribute is None:
+        return False
+    value = str(attribute.get("stringValue", ""))
+    if value.strip().lower() == NDJSON:
+        return True
+    raise InvalidEvent(f"unsupported {CONTENT_TYPE} {value[:40]!r} (only {NDJSON})", INVALID_VALUE)
+
+
 def _payload(record: dict[str, Any]) -> bytes:
-    """The event's original bytes: the body, base64-decoded when the producer said so (UTF-8 BOM dropped)."""
+    """The original bytes: the body, base64-decoded when the producer said so (leading UTF-8 BOM dropped)."""
     body: str = record.get("body") or ""
     attribute = (record.get("messageAttributes") or {}).get(CONTENT_ENCODING)
     if attribute is None:

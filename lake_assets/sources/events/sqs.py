@@ -1,17 +1,31 @@
 """Events on AWS, the two ends the lake's operators run: send JSON lines to the intake queue, drain the DLQ.
 
 ``EventSender`` is a producer for the AWS intake (SQS -> validating Lambda -> Firehose ->
-``landing/events/``): one line, one message, ``SendMessageBatch`` in batches of 10 under 256 KiB, and only
-the entries SQS refused are retried, with backoff. A line is sent unchanged when it is valid Unicode text for
-SQS, otherwise base64 with the message attribute ``content-encoding: base64`` (the Lambda decodes it, so the
-validator sees the original bytes). A line SQS can never accept (over the queue's maximum message size) is
-not dropped: it is written to a rejects file as the quarantine record the validator would produce (kind
-``too_large``). The report reconciles: ``read = sent + rejected + failed``.
+``landing/events/``). Consecutive lines are packed into one message, joined by ``\\n``, up to ``pack_bytes``
+(64 KiB: SQS bills each 64 KiB of a payload as one request, so a message of 200 events costs what one event
+alone did) and never over the queue's maximum message size; a message of two or more lines carries the
+attribute ``content-type: application/x-ndjson`` so the Lambda splits it. A message of one line carries none,
+exactly as before packing, so any Lambda version reads it. ``pack_bytes=0`` sends one line per message.
+Messages go out with ``SendMessageBatch`` in batches of 10 under 256 KiB, and only the entries SQS refused are
+retried, with backoff. A line is packed when it is valid Unicode text for SQS; otherwise it is sent alone,
+base64, with the message attribute ``content-encoding: base64`` (the Lambda decodes it, so the validator sees
+the original bytes). A line SQS can never accept (over the queue's maximum message size) is not dropped: it
+is written to a rejects file as the quarantine record the validator would produce (kind ``too_large``). An
+entry SQS still refuses after the retries puts every line of its message in the failed file. The report
+counts events and reconciles: ``read = sent + rejected + failed``; it also counts the messages sent.
+
+The Lambda reads a packed body as the local intake reads a file: a UTF-8 byte order mark opening it is
+dropped, one opening any later line stays and makes that line invalid. So that a line's verdict never
+depends on where a message happens to start, a line that starts with the mark but is not the input's first
+line is never put first in a packed message: a blank line (skipped by the Lambda) goes before it. With
+``pack_bytes=0`` such a line is sent alone as before (the Lambda drops the mark of a one-event message).
 
 ``DlqDrainer`` moves the dead-letter queue into the lake's ``quarantine/events/``: message bodies are already
 quarantine records; they are written as one object per batch and the messages are deleted only after the
 object is written, so a failed write loses nothing (the messages reappear after their visibility timeout).
-Delivery is at least once: a message whose delete fails is written again next time.
+Delivery is at least once: a message whose delete fails is written again next time. A packed message the
+intake queue's redrive policy moved here is unpacked: one ``undelivered`` record per line, so each event can
+be replayed on its own.
 
 No Dagster import: the CLI and tests call these directly.
 """
@@ -34,11 +48,15 @@ from typing import IO, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lake_assets.registry.validation import UTF8_BOM
 from lake_assets.sources.events.intake import QUARANTINE_PREFIX
 from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import ObjectStore
 
 CONTENT_ENCODING = "content-encoding"
+CONTENT_TYPE = "content-type"
+NDJSON = "application/x-ndjson"  # a packed message's content-type: JSON lines joined by "\n"
+DEFAULT_PACK_BYTES = 64 * 1024  # SQS bills each 64 KiB of a message's payload as one request
 SQS_BATCH_MAX_ENTRIES = 10
 SQS_BATCH_MAX_BYTES = 256 * 1024  # the classic SendMessageBatch total, accepted by every queue
 SQS_DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024  # assumed when the queue's MaximumMessageSize cannot be read
@@ -73,13 +91,19 @@ def _error_code(exc: Exception) -> str:
 
 @dataclass
 class SendReport:
-    """What one send did; every non-blank line is sent, rejected (too large) or failed (after retries)."""
+    """What one send did; every non-blank line is sent, rejected (too large) or failed (after retries).
+
+    ``read``, ``sent``, ``rejected`` and ``failed`` count events (lines); ``messages`` counts the SQS messages
+    that carried the ``sent`` events, ``packed`` those of them holding two or more lines.
+    """
 
     source: str
     read: int = 0
     sent: int = 0
     rejected: int = 0
     failed: int = 0
+    messages: int = 0
+    packed: int = 0
     skipped_blank: int = 0
     base64_encoded: int = 0
     calls: int = 0
@@ -94,9 +118,9 @@ class SendReport:
 
     def summary(self) -> str:
         text = (
-            f"{self.source}: read {self.read} events; sent {self.sent} in {self.calls} "
-            f"SendMessageBatch calls ({self.base64_encoded} base64, {self.retried_entries} entries retried); "
-            f"rejected {self.rejected}"
+            f"{self.source}: read {self.read} events; sent {self.sent} in {self.messages} messages "
+            f"({self.packed} packed, {self.base64_encoded} base64), {self.calls} SendMessageBatch calls "
+            f"({self.retried_entries} entries retried); rejected {self.rejected}"
         )
         if self.rejected:
             text += f" (too large for SQS, written to {self.rejects_path})"
@@ -110,8 +134,7 @@ class SendReport:
 
 @dataclass(slots=True)
 class _Message:
-    number: int
-    line: bytes
+    lines: list[tuple[int, bytes]]  # (line number in the input, line) of every event it carries
     body: str
     attributes: dict[str, dict[str, str]]
     size: int
@@ -121,6 +144,69 @@ class _Message:
         if self.attributes:
             entry["MessageAttributes"] = self.attributes
         return entry
+
+    @property
+    def where(self) -> str:
+        first, last = self.lines[0][0], self.lines[-1][0]
+        return f"line {first}" if len(self.lines) == 1 else f"lines {first}-{last} ({len(self.lines)} events)"
+
+
+class _Pack:
+    """Consecutive text lines becoming one message: joined by ``\\n``, sized as SQS counts it."""
+
+    __slots__ = ("lines", "lead", "nbytes")
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, bytes]] = []
+        self.lead = False  # a blank line goes first, so the first line's byte order mark is kept
+        self.nbytes = 0  # the body's bytes: the lines, the \n between them, the blank lead's \n
+
+    def fits(self, size: int, limit: int) -> bool:
+        """Whether one more line of ``size`` bytes keeps the packed message within ``limit`` bytes."""
+        return bool(self.lines) and self.nbytes + 1 + size + PACKED_ATTRIBUTE_BYTES <= limit
+
+    def add(self, number: int, line: bytes) -> None:
+        self.nbytes += len(line) + (1 if self.lines else 0)
+        self.lines.append((number, line))
+
+    def start(self, number: int, line: bytes, lead: bool) -> None:
+        self.lines, self.lead, self.nbytes = [(number, line)], lead, len(line) + lead
+
+    def take(self) -> _Message | None:
+        """The message of the lines so far (None when there are none); the pack is empty afterwards."""
+        if not self.lines:
+            return None
+        lines, lead = self.lines, self.lead
+        self.lines, self.lead, self.nbytes = [], False, 0
+        data = (b"\n" if lead else b"") + b"\n".join(line for _, line in lines)
+        if len(lines) == 1 and not lead:  # exactly what one line alone was before packing
+            return _Message(lines, data.decode("utf-8"), {}, len(data))
+        attributes = {CONTENT_TYPE: {"DataType": "String", "StringValue": NDJSON}}
+        return _Message(lines, data.decode("utf-8"), attributes, len(data) + PACKED_ATTRIBUTE_BYTES)
+
+
+class _Outbox:
+    """Messages waiting for one ``SendMessageBatch`` call: at most 10 entries and 256 KiB."""
+
+    def __init__(self, send_batch: Callable[[list[_Message]], None]) -> None:
+        self.send_batch = send_batch
+        self.messages: list[_Message] = []
+        self.nbytes = 0
+
+    def add(self, message: _Message | None) -> None:
+        if message is None:
+            return
+        if self.messages and (
+            len(self.messages) == SQS_BATCH_MAX_ENTRIES or self.nbytes + message.size > SQS_BATCH_MAX_BYTES
+        ):
+            self.flush()
+        self.messages.append(message)
+        self.nbytes += message.size
+
+    def flush(self) -> None:
+        if self.messages:
+            messages, self.messages, self.nbytes = self.messages, [], 0
+            self.send_batch(messages)
 
 
 class _LazyFile:
@@ -161,6 +247,10 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
     return size
 
 
+# What the content-type attribute adds to a packed message's size (SQS counts attributes against the limits).
+PACKED_ATTRIBUTE_BYTES = message_size("", {CONTENT_TYPE: {"DataType": "String", "StringValue": NDJSON}})
+
+
 def queue_max_message_bytes(sqs: Any, queue_url: str) -> int:
     """The queue's MaximumMessageSize, or the classic 256 KiB when the sender may not read attributes."""
     try:
@@ -173,7 +263,11 @@ def queue_max_message_bytes(sqs: Any, queue_url: str) -> int:
 
 
 class EventSender:
-    """Sends JSON lines to an SQS queue, one message per line, in batches; see the module docstring."""
+    """Sends JSON lines to an SQS queue, packed into messages, in batches; see the module docstring.
+
+    ``pack_bytes`` caps a packed message (attributes included), never above the queue's maximum message
+    size; 0 sends one line per message. A line larger than the cap but within the queue's limit goes alone.
+    """
 
     def __init__(
         self,
@@ -184,6 +278,7 @@ class EventSender:
         failed_path: Path | str = "send-failed.jsonl",
         max_message_bytes: int | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        pack_bytes: int = DEFAULT_PACK_BYTES,
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
@@ -192,6 +287,8 @@ class EventSender:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if pack_bytes < 0:
+            raise ValueError("pack_bytes must be 0 (one event per message) or more")
         self.sqs = sqs
         self.queue_url = queue_url
         self.rejects_path = Path(rejects_path)
@@ -200,6 +297,7 @@ class EventSender:
             max_message_bytes if max_message_bytes is not None else queue_max_message_bytes(sqs, queue_url)
         )
         self.max_event_bytes = max_event_bytes
+        self.pack_bytes = min(pack_bytes, self.max_message_bytes)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -210,9 +308,10 @@ class EventSender:
         """Send every line (bytes, ``\\n`` optional); returns once every batch was sent or given up on."""
         report = SendReport(source_name, rejects_path=self.rejects_path, failed_path=self.failed_path)
         rejects, failures = _LazyFile(self.rejects_path), _LazyFile(self.failed_path)
+        limit, max_message = self.pack_bytes, self.max_message_bytes
+        pack = _Pack()
+        outbox = _Outbox(lambda batch: self._send_batch(batch, report, failures))
         try:
-            batch: list[_Message] = []
-            batch_bytes = 0
             for number, raw in enumerate(lines, 1):
                 line = raw[:-1] if raw[-1:] == b"\n" else raw  # as the local intake: only the \n goes
                 if not line or line.isspace():
@@ -221,20 +320,23 @@ class EventSender:
                 report.read += 1
                 body, attributes = encode_message(line)
                 size = message_size(body, attributes)
-                if size > self.max_message_bytes:
+                if size > max_message:
                     rejects.write(self._reject_record(line, size, source_name, number) + b"\n")
                     report.rejected += 1
                     continue
-                report.base64_encoded += bool(attributes)
-                if batch and (
-                    len(batch) == SQS_BATCH_MAX_ENTRIES or batch_bytes + size > SQS_BATCH_MAX_BYTES
-                ):
-                    self._send_batch(batch, report, failures)
-                    batch, batch_bytes = [], 0
-                batch.append(_Message(number, line, body, attributes, size))
-                batch_bytes += size
-            if batch:
-                self._send_batch(batch, report, failures)
+                if attributes:  # base64: alone, as before packing (the pack so far goes first, in order)
+                    report.base64_encoded += 1
+                    outbox.add(pack.take())
+                    outbox.add(_Message([(number, line)], body, attributes, size))
+                elif limit and pack.fits(size, limit):
+                    pack.add(number, line)
+                else:
+                    outbox.add(pack.take())
+                    # A mark opening a later line must stay part of it, as in a file (module docstring).
+                    lead = bool(limit) and number > 1 and line.startswith(UTF8_BOM)
+                    pack.start(number, line, lead and 1 + size + PACKED_ATTRIBUTE_BYTES <= max_message)
+            outbox.add(pack.take())
+            outbox.flush()
         finally:
             rejects.close()
             failures.close()
@@ -291,8 +393,11 @@ class EventSender:
                 report.errors.append(_error_text(exc))
                 continue  # the whole call failed (throttled, network): every entry is retried
             for ok in answer.get("Successful") or []:
-                if pending.pop(ok["Id"], None) is not None:
-                    report.sent += 1
+                message = pending.pop(ok["Id"], None)
+                if message is not None:
+                    report.sent += len(message.lines)
+                    report.messages += 1
+                    report.packed += CONTENT_TYPE in message.attributes
             for bad in answer.get("Failed") or []:
                 if bad.get("SenderFault"):  # retrying an invalid entry cannot help
                     message = pending.pop(bad["Id"], None)
@@ -306,10 +411,11 @@ class EventSender:
             self._fail(message, f"still failing after {self.max_attempts} attempts", report, failures)
 
     def _fail(self, message: _Message, error: str, report: SendReport, failures: _LazyFile) -> None:
-        # The original line, so the failed file can be sent again as it is.
-        failures.write(message.line + b"\n")
-        report.failed += 1
-        report.errors.append(f"line {message.number}: {error}")
+        # The original lines, so the failed file can be sent again as it is.
+        for _number, line in message.lines:
+            failures.write(line + b"\n")
+        report.failed += len(message.lines)
+        report.errors.append(f"{message.where}: {error}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -403,8 +509,8 @@ class DlqDrainer:
     def _write_then_delete(self, messages: list[dict[str, Any]], report: DrainReport) -> None:
         lines = []
         for message in messages:
-            line, wrapped = self._record(message)
-            lines.append(line)
+            records, wrapped = self._records(message)
+            lines.extend(records)
             report.wrapped += wrapped
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         key = (
@@ -418,11 +524,13 @@ class DlqDrainer:
         report.deleted += deleted
         report.not_deleted += not_deleted
 
-    def _record(self, message: dict[str, Any]) -> tuple[bytes, bool]:
-        """The quarantine record of one message: its body, or the body wrapped when it is something else.
+    def _records(self, message: dict[str, Any]) -> tuple[list[bytes], bool]:
+        """The quarantine records of one message: its body, or the body wrapped when it is something else.
 
         The Lambda's dead-letter messages are quarantine records; a queue's redrive policy can also move an
-        original event here after it failed too often (then it is wrapped, so it is kept and explained).
+        original message here after it failed too often (then it is wrapped, so it is kept and explained). A
+        packed one (``content-type: application/x-ndjson``) gives one record per non-blank line, numbered in
+        the message, so each event can be replayed on its own.
         """
         body: str = message.get("Body", "")
         try:
@@ -430,24 +538,32 @@ class DlqDrainer:
         except orjson.JSONDecodeError:
             parsed = None
         if isinstance(parsed, dict) and "reason" in parsed and "kind" in parsed:
-            return (body.encode("utf-8") if "\n" not in body else orjson.dumps(parsed)), False
+            return [body.encode("utf-8") if "\n" not in body else orjson.dumps(parsed)], False
         attributes = message.get("MessageAttributes") or {}
         payload = body.encode("utf-8", "surrogatepass")
         if str(attributes.get(CONTENT_ENCODING, {}).get("StringValue", "")).lower() == "base64":
             with contextlib.suppress(binascii.Error, ValueError):
                 payload = base64.b64decode(body, validate=True)
+        parts: list[tuple[int | None, bytes]] = [(None, payload)]
+        if str(attributes.get(CONTENT_TYPE, {}).get("StringValue", "")).strip().lower() == NDJSON:
+            lines = payload.removeprefix(UTF8_BOM).split(b"\n")  # as the Lambda reads it
+            parts = [(n, line) for n, line in enumerate(lines, 1) if line and not line.isspace()] or parts
         system = message.get("Attributes") or {}
         receives = system.get("ApproximateReceiveCount", "?")
         sent_ms = system.get("SentTimestamp")
-        record = quarantine_record(
-            payload,
-            f"not processed: moved to the dead-letter queue after {receives} receive(s)",
-            UNDELIVERED,
-            self.queue_url,
-            int(sent_ms) / 1000 if sent_ms else self.clock(),
-            extra={"message_id": message.get("MessageId")},
-        )
-        return record, True
+        records = [
+            quarantine_record(
+                line,
+                f"not processed: moved to the dead-letter queue after {receives} receive(s)",
+                UNDELIVERED,
+                self.queue_url,
+                int(sent_ms) / 1000 if sent_ms else self.clock(),
+                line_number=number,
+                extra={"message_id": message.get("MessageId")},
+            )
+            for number, line in parts
+        ]
+        return records, True
 
     def _delete(self, messages: list[dict[str, Any]], attempts: int = 3) -> tuple[int, int]:
         deleted = 0
