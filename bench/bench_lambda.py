@@ -110,20 +110,23 @@ def sqs_records(lines: list[bytes]) -> list[dict[str, Any]]:
         except UnicodeDecodeError:
             body = base64.b64encode(line).decode("ascii")
             attributes = {"content-encoding": {"stringValue": "base64", "dataType": "String"}}
-        records.append(
-            {
-                "messageId": f"m-{n}",
-                "receiptHandle": f"h-{n}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795561308497"},
-                "messageAttributes": attributes,
-                "md5OfBody": "0" * 32,
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lake-events-in",
-                "awsRegion": "us-east-1",
-            }
-        )
+        records.append(sqs_record(n, body, attributes))
     return records
+
+
+def sqs_record(n: int, body: str, attributes: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """One message as the event source mapping hands it to the Lambda (attributes in its spelling)."""
+    return {
+        "messageId": f"m-{n}",
+        "receiptHandle": f"h-{n}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795561308497"},
+        "messageAttributes": attributes,
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lake-events-in",
+        "awsRegion": "us-east-1",
+    }
 
 
 def entry_size(entry: dict[str, Any]) -> int:
@@ -138,19 +141,7 @@ def records_from_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
             for name, value in (entry.get("MessageAttributes") or {}).items()
         }
-        records.append(
-            {
-                "messageId": f"m-{n}",
-                "receiptHandle": f"h-{n}",
-                "body": entry["MessageBody"],
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795561308497"},
-                "messageAttributes": attributes,
-                "md5OfBody": "0" * 32,
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lake-events-in",
-                "awsRegion": "us-east-1",
-            }
-        )
+        records.append(sqs_record(n, entry["MessageBody"], attributes))
     return records
 
 
