@@ -65,6 +65,9 @@ class AcceptingSqs:
     def send_message(self, **_: Any) -> dict[str, Any]:
         return {"MessageId": "m"}
 
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
 
 class CountingFirehose(AcceptingFirehose):
     """Accepts every record and counts records and the bytes Firehose bills (each rounded up to 5 KB)."""

@@ -591,8 +591,8 @@ class FlakyFirehose:
 
 
 class FlakySqs:
-    """Stands in for SQS: refuses dead-letter sends (all, or those of chosen payloads a number of times) and
-    refuses chosen batch entries once."""
+    """Stands in for SQS: refuses dead-letter sends (all calls, or the entries of chosen payloads a number of
+    times) and refuses chosen valid-queue batch entries once; records every dead-letter call."""
 
     def __init__(
         self,
@@ -605,16 +605,22 @@ class FlakySqs:
         self.refuse_payloads = dict(refuse_payloads or {})
         self.dead_letters: list[str] = []
         self.batches: list[list[str]] = []
+        self.calls: list[tuple[str, int]] = []  # (operation, entries) of every dead-letter call
+
+    def _take_dead_letter(self, body: str) -> bool:
+        payload = orjson.loads(body).get("payload")
+        if self.refuse_payloads.get(payload, 0) > 0:
+            self.refuse_payloads[payload] -= 1
+            return False
+        self.dead_letters.append(body)
+        return True
 
     def send_message(
         self, QueueUrl: str, MessageBody: str, MessageAttributes: dict[str, Any]
     ) -> dict[str, Any]:  # noqa: N803
-        payload = orjson.loads(MessageBody).get("payload")
-        if self.refuse_dead_letters or self.refuse_payloads.get(payload, 0) > 0:
-            if payload in self.refuse_payloads:
-                self.refuse_payloads[payload] -= 1
+        self.calls.append(("send_message", 1))
+        if self.refuse_dead_letters or not self._take_dead_letter(MessageBody):
             raise ConnectionError("queue unreachable")
-        self.dead_letters.append(MessageBody)
         return {"MessageId": "m"}
 
     def dead_lettered(self) -> list[tuple[str, int | None, str]]:
@@ -622,13 +628,22 @@ class FlakySqs:
         records = [orjson.loads(body) for body in self.dead_letters]
         return [(r["message_id"], r["line_number"], r["payload"]) for r in records]
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        if QueueUrl == SETTINGS.dlq_url:  # dead letters: the same refusals as one by one, per entry
+            self.calls.append(("send_message_batch", len(Entries)))
+            if self.refuse_dead_letters:
+                raise ConnectionError("queue unreachable")
+            refused = [e["Id"] for e in Entries if not self._take_dead_letter(e["MessageBody"])]
+            return {
+                "Successful": [{"Id": e["Id"]} for e in Entries if e["Id"] not in refused],
+                "Failed": [{"Id": i, "SenderFault": False, "Code": "InternalError"} for i in refused],
+            }
         self.batches.append([e["MessageBody"] for e in Entries])
-        refused = [e for e in Entries if e["MessageBody"] in self.refuse_entries_once]
-        self.refuse_entries_once -= {e["MessageBody"] for e in refused}
+        refused_once = [e for e in Entries if e["MessageBody"] in self.refuse_entries_once]
+        self.refuse_entries_once -= {e["MessageBody"] for e in refused_once}
         return {
-            "Successful": [{"Id": e["Id"]} for e in Entries if e not in refused],
-            "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in refused],
+            "Successful": [{"Id": e["Id"]} for e in Entries if e not in refused_once],
+            "Failed": [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in refused_once],
         }
 
 
@@ -762,21 +777,32 @@ def test_a_dead_letter_refused_for_one_line_fails_the_message_and_its_retry_send
     decoder: EventDecoder,
 ) -> None:
     """Fakes stand in for Firehose (accepts all) and the SQS dead-letter queue (refuses the record of one
-    line once). The message is returned; on its redelivery the line refused before is dead-lettered, the one
-    sent before is not sent again and the valid event is not forwarded again: nothing lost, nothing doubled.
-    The memory of dead-letters is bounded: with room for one, an older one is forgotten and sent again."""
+    line in every attempt of one invocation). The message is returned; on its redelivery the line refused
+    before is dead-lettered, the one sent before is not sent again and the valid event is not forwarded
+    again: nothing lost, nothing doubled. A refusal that a retry within the invocation overcomes fails
+    nothing. The memory of dead-letters is bounded: with room for one, an older one is forgotten and sent
+    again."""
     a = packed_record([b"bad 1", event(50), b"bad 2"])
-    firehose, sqs = FlakyFirehose(), FlakySqs(refuse_payloads={"bad 2": 1})
-    intake = IntakeProcessor(decoder, firehose, sqs, SETTINGS, lambda _: None)
+    attempts = SETTINGS.firehose_max_attempts  # dead letters are retried as often as Firehose records
+    firehose, sqs = FlakyFirehose(), FlakySqs(refuse_payloads={"bad 2": attempts})
+    sleeps: list[float] = []
+    intake = IntakeProcessor(decoder, firehose, sqs, SETTINGS, sleeps.append)
     assert failures(intake.process(sqs_event(a))) == [a["messageId"]]
     assert sqs.dead_lettered() == [(a["messageId"], 1, "bad 1")] and firehose.accepted == [event(50) + b"\n"]
     assert (intake.last_stats.failed_events, intake.last_stats.dead_lettered) == (1, 1)
+    assert len(sleeps) == attempts - 1  # backoff between the attempts
 
     assert failures(intake.process(sqs_event(a))) == []
     assert sqs.dead_lettered() == [(a["messageId"], 1, "bad 1"), (a["messageId"], 3, "bad 2")]
     assert firehose.accepted == [event(50) + b"\n"]
     stats = intake.last_stats
     assert (stats.dead_lettered, stats.already_dead_lettered, stats.duplicates) == (1, 1, 1)
+
+    once = FlakySqs(refuse_payloads={"bad 5": 1})
+    retried = IntakeProcessor(decoder, FlakyFirehose(), once, SETTINGS, lambda _: None)
+    b = packed_record([b"bad 5", b"bad 6", event(53)])
+    assert failures(retried.process(sqs_event(b))) == []
+    assert sorted(p for _, _, p in once.dead_lettered()) == ["bad 5", "bad 6"]
 
     forgetful = IntakeProcessor(decoder, FlakyFirehose(), FlakySqs(), SETTINGS, dead_lettered_capacity=1)
     first, second = packed_record([b"bad 3", event(51)]), packed_record([b"bad 4", event(52)])
@@ -851,3 +877,19 @@ def test_the_handler_module_imports_no_dagster_pyspark_or_boto3() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_dead_letters_go_ten_to_a_call_and_a_record_over_the_batch_total_alone(decoder: EventDecoder) -> None:
+    """A fake stands in for SQS (it records each dead-letter call). 25 invalid lines of one packed message
+    take three SendMessageBatch calls (10, 10, 5), not 25 calls; an invalid event whose quarantine record is
+    over a batch's 256 KiB total goes alone with SendMessage; every record arrives once."""
+    sqs = FlakySqs()
+    intake = IntakeProcessor(decoder, FlakyFirehose(), sqs, SETTINGS, lambda _: None)
+    packed = packed_record([f"bad {n}".encode() for n in range(25)])
+    huge = sqs_record(b'{"not": "an event", "pad": "' + b"x" * (300 * 1024) + b'"}')
+    assert failures(intake.process(sqs_event(packed, huge))) == []
+    assert sorted(sqs.calls) == sorted(
+        [("send_message", 1), *(("send_message_batch", n) for n in (10, 10, 5))]
+    )
+    assert len(sqs.dead_letters) == 26 and intake.last_stats.dead_lettered == 26
+    assert sorted(p for _, n, p in sqs.dead_lettered() if n) == sorted(f"bad {n}" for n in range(25))

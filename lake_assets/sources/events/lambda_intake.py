@@ -36,6 +36,10 @@ Delivery rules:
   that whole message and deletes the rest. Nothing is acknowledged before it reached Firehose or the
   dead-letter queue; what keeps failing is moved by the source queue's own redrive policy after
   ``maxReceiveCount`` receives (``lake events drain-dlq`` keeps each line of a packed one as its own record).
+* Dead letters go to their queue in ``SendMessageBatch`` calls of up to 10 (a record over the batch total
+  alone), what SQS refuses retried with backoff like Firehose's records; a message whose dead letter is still
+  refused is returned for retry (one round trip per ten invalid events: a packed batch of 1,970 events with a
+  few percent invalid would otherwise make dozens of sequential calls).
 * Valid events are packed into Firehose records of up to ``firehose_record_bytes`` (64 KiB; newline-
   terminated lines, so the delivered objects hold the same JSON lines): Firehose bills every record rounded
   up to 5 KB, so one event per record would bill a 300-byte event as 5 KB.
@@ -186,6 +190,7 @@ class IntakeProcessor:
         check, seen, dead_lettered = self.decoder.check, self._seen, self._dead_lettered
         failed: set[str] = set()
         batch: dict[str, _Valid] = {}
+        letters: list[_DeadLetter] = []
         events = 0
         for record in records:
             message_id = record["messageId"]
@@ -205,12 +210,8 @@ class IntakeProcessor:
                     if key in dead_lettered:  # a redelivery: its record is in the dead-letter queue
                         dead_lettered.move_to_end(key)
                         stats.already_dead_lettered += 1
-                    elif self._dead_letter(record, number, line, error, now):
-                        stats.dead_lettered += 1
-                        self._remember_dead_letter(key)
                     else:
-                        failed.add(message_id)
-                        stats.failed_events += 1
+                        letters.append(_dead_letter(record, number, line, error, now))
                     continue
                 event_id = _decode_event_id(line).event_id
                 if event_id in batch or event_id in seen:
@@ -219,6 +220,15 @@ class IntakeProcessor:
                         seen.move_to_end(event_id)
                     continue
                 batch[event_id] = _Valid(message_id, event_id, line)
+
+        refused = self._send_to_queue(self.settings.dlq_url, [(d.body, d.attributes) for d in letters])
+        for i, letter in enumerate(letters):
+            if i in refused:
+                failed.add(letter.key[0])
+                stats.failed_events += 1
+            else:
+                stats.dead_lettered += 1
+                self._remember_dead_letter(letter.key)
 
         valid = list(batch.values())
         ok = [True] * len(valid)
@@ -272,40 +282,6 @@ class IntakeProcessor:
         return events
 
     # -- dead-letter queue ------------------------------------------------------------------------------
-
-    def _dead_letter(
-        self, record: dict[str, Any], number: int, line: bytes, error: InvalidEvent, now: float
-    ) -> bool:
-        """Send one invalid event (line ``number`` of a packed message, 0: the whole body) to the dead-letter
-        queue; False if SQS did not take it (the message is retried)."""
-        message_id = record["messageId"]
-        extra = {"message_id": message_id, "event_source_arn": record.get("eventSourceARN")}
-        body = quarantine_record(
-            line, error.reason, error.kind, SOURCE, now, line_number=number or None, extra=extra
-        ).decode("utf-8")
-        if _SQS_UNSAFE.search(body):  # e.g. U+FFFF in a base64-sent payload: escape it as \\uffff
-            body = _ascii_json(body)
-        attributes = {
-            "reason": _SQS_UNSAFE.sub("?", error.reason),
-            "kind": error.kind,
-            "source": SOURCE,
-            "message_id": message_id,
-        }
-        if number:
-            attributes["line_number"] = str(number)
-        try:
-            self.sqs.send_message(
-                QueueUrl=self.settings.dlq_url,
-                MessageBody=body,
-                MessageAttributes={
-                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
-                },
-            )
-        except Exception as exc:  # botocore raises many types; any failure means "retry this message"
-            where = f"{message_id} line {number}" if number else message_id
-            logger.warning("dead-letter queue refused message %s (%s): %s", where, error.kind, exc)
-            return False
-        return True
 
     def _remember_dead_letter(self, key: tuple[str, int]) -> None:
         dead_lettered = self._dead_lettered
@@ -364,30 +340,58 @@ class IntakeProcessor:
     # -- optional copy of valid events to a queue ------------------------------------------------------
 
     def _to_valid_queue(self, delivered: list[_Valid]) -> set[int]:
-        """Copy events to ``valid_queue_url`` in batches of 10; indexes (into ``delivered``) not copied."""
+        """Copy events to ``valid_queue_url``; indexes (into ``delivered``) not copied."""
+        return self._send_to_queue(
+            self.settings.valid_queue_url, [(_sqs_text(v.line), {}) for v in delivered]
+        )
+
+    def _send_to_queue(self, queue_url: str, entries: list[tuple[str, dict[str, str]]]) -> set[int]:
+        """Send (body, string attributes) entries to a queue: ``SendMessageBatch`` calls of up to 10 entries
+        and 256 KiB (a larger one alone with ``SendMessage``), retrying what SQS refused, with backoff, up to
+        ``firehose_max_attempts`` calls; returns the indexes still not sent. The dead-letter queue and the
+        optional valid queue both go through here: one round trip per ten records, not one per record."""
+        sizes = [_entry_size(body, attributes) for body, attributes in entries]
+
+        def send_batch(ids: list[int]) -> list[int]:
+            response = self.sqs.send_message_batch(
+                QueueUrl=queue_url, Entries=[_batch_entry(str(i), *entries[i]) for i in ids]
+            )
+            refused = {entry["Id"] for entry in response.get("Failed") or []}
+            return [i for i in ids if str(i) in refused]
+
+        def send_alone(ids: list[int]) -> list[int]:
+            body, attributes = entries[ids[0]]
+            self.sqs.send_message(
+                QueueUrl=queue_url, MessageBody=body, MessageAttributes=_attributes(attributes)
+            )
+            return []
+
         failed: set[int] = set()
-        sizes = [len(v.line) for v in delivered]
-        for chunk in _chunks(range(len(delivered)), sizes, SQS_BATCH_MAX_ENTRIES, SQS_BATCH_MAX_BYTES):
-            remaining = list(chunk)
-            for attempt in range(1, self.settings.firehose_max_attempts + 1):
-                if attempt > 1:
-                    self.sleep(_backoff(attempt - 1))
-                try:
-                    response = self.sqs.send_message_batch(
-                        QueueUrl=self.settings.valid_queue_url,
-                        Entries=[
-                            {"Id": str(i), "MessageBody": _sqs_text(delivered[i].line)} for i in remaining
-                        ],
-                    )
-                except Exception as exc:
-                    logger.warning("valid queue send_message_batch attempt %d failed: %s", attempt, exc)
-                    continue
-                refused = {entry["Id"] for entry in response.get("Failed") or []}
-                remaining = [i for i in remaining if str(i) in refused]
-                if not remaining:
-                    break
-            failed.update(remaining)
+        small = [i for i, size in enumerate(sizes) if size <= SQS_BATCH_MAX_BYTES]
+        for i in sorted(set(range(len(entries))) - set(small)):  # over a batch's total: alone
+            failed.update(self._left_after_retries(queue_url, [i], send_alone))
+        for chunk in _chunks(small, sizes, SQS_BATCH_MAX_ENTRIES, SQS_BATCH_MAX_BYTES):
+            failed.update(self._left_after_retries(queue_url, chunk, send_batch))
         return failed
+
+    def _left_after_retries(
+        self, queue_url: str, ids: list[int], send: Callable[[list[int]], list[int]]
+    ) -> list[int]:
+        """Call ``send`` (which returns the ids SQS refused) until nothing is left or the attempts run out."""
+        remaining = ids
+        for attempt in range(1, self.settings.firehose_max_attempts + 1):
+            if attempt > 1:
+                self.sleep(_backoff(attempt - 1))
+            try:
+                remaining = send(remaining)
+            except Exception as exc:  # botocore raises many types; the whole call is retried
+                logger.warning(
+                    "%s: send attempt %d of %d entries failed: %s", queue_url, attempt, len(ids), exc
+                )
+                continue
+            if not remaining:
+                break
+        return remaining
 
     def _remember(self, event_id: str) -> None:
         seen = self._seen
@@ -405,6 +409,55 @@ def _is_packed(record: dict[str, Any]) -> bool:
     if value.strip().lower() == NDJSON:
         return True
     raise InvalidEvent(f"unsupported {CONTENT_TYPE} {value[:40]!r} (only {NDJSON})", INVALID_VALUE)
+
+
+@dataclass(slots=True)
+class _DeadLetter:
+    key: tuple[str, int]  # (message id, line number; 0: the whole body)
+    body: str
+    attributes: dict[str, str]
+
+
+def _dead_letter(
+    record: dict[str, Any], number: int, line: bytes, error: InvalidEvent, now: float
+) -> _DeadLetter:
+    """The dead-letter message of one invalid event (line ``number`` of a packed message, 0: the whole body):
+    the quarantine record the local intake would write, and its reason as attributes."""
+    message_id = record["messageId"]
+    extra = {"message_id": message_id, "event_source_arn": record.get("eventSourceARN")}
+    body = quarantine_record(
+        line, error.reason, error.kind, SOURCE, now, line_number=number or None, extra=extra
+    ).decode("utf-8")
+    if _SQS_UNSAFE.search(body):  # e.g. U+FFFF in a base64-sent payload: escape it as \\uffff
+        body = _ascii_json(body)
+    attributes = {
+        "reason": _SQS_UNSAFE.sub("?", error.reason),
+        "kind": error.kind,
+        "source": SOURCE,
+        "message_id": message_id,
+    }
+    if number:
+        attributes["line_number"] = str(number)
+    return _DeadLetter((message_id, number), body, attributes)
+
+
+def _attributes(attributes: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
+
+
+def _batch_entry(entry_id: str, body: str, attributes: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
+    if attributes:
+        entry["MessageAttributes"] = _attributes(attributes)
+    return entry
+
+
+def _entry_size(body: str, attributes: dict[str, str]) -> int:
+    """Bytes SQS counts against its limits: the body, and each attribute's name, type and value."""
+    size = len(body.encode("utf-8"))
+    for name, value in attributes.items():
+        size += len(name) + len("String") + len(value.encode("utf-8"))
+    return size
 
 
 def _payload(record: dict[str, Any]) -> bytes:
