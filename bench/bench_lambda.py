@@ -217,7 +217,7 @@ def compare_packing(decoder: EventDecoder, events: int, repeat: int) -> None:
     text = [line for line in lines if not encode_message(line)[1]]
     queue, sent = send_through(text, DEFAULT_PACK_BYTES)
     print(
-        f"packed, without the {len(lines) - len(text)} lines sent alone base64 (each ends a packed message): "
+        f"packed, without the {len(lines) - len(text)} lines sent alone base64: "
         f"{sent / len(queue.entries):.1f} events, "
         f"{sum(entry_size(e) for e in queue.entries) / len(queue.entries):,.0f} bytes per message"
     )

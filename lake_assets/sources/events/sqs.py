@@ -324,9 +324,8 @@ class EventSender:
                     rejects.write(self._reject_record(line, size, source_name, number) + b"\n")
                     report.rejected += 1
                     continue
-                if attributes:  # base64: alone, as before packing (the pack so far goes first, in order)
+                if attributes:  # base64: alone, as before packing; the pack goes on (a queue keeps no order)
                     report.base64_encoded += 1
-                    outbox.add(pack.take())
                     outbox.add(_Message([(number, line)], body, attributes, size))
                 elif limit and pack.fits(size, limit):
                     pack.add(number, line)
