@@ -321,18 +321,26 @@ def cmd_demo(args: argparse.Namespace, settings: LakeSettings) -> int:
         f"{stats.orders:,} orders"
     )
     print(f"demo finished in {time.monotonic() - started:.1f} s. DAGSTER_HOME={args.dagster_home}")
+
+    print(
+        f"Next: cd {REPO_ROOT} && DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev, then open one "
+        "source's path, the order events from raw to final:"
+    )
+    print(lineage_link('key:"raw/events/order_placed"+'))
+    print("or the whole asset lineage with every group expanded:")
+    print(lineage_link())
+    return 0
+
+
+def lineage_link(selection: str | None = None) -> str:
+    """The UI's lineage page with every layer's group expanded (it opens with all collapsed; ``expanded``
+    lists the UI's group ids, as in the README), showing only ``selection`` (Dagster's selection syntax)
+    when given."""
     from urllib.parse import quote
 
-    # The lineage page opens with every group collapsed; `expanded` lists the UI's ids of the groups to open
-    # (the same link as in the README).
     groups = ",".join(f"global@global:{group}" for group in ("raw", "intermediate", "final", "ml"))
-    expanded = quote(groups, safe="")
-    print(
-        f"Next: cd {REPO_ROOT} && DAGSTER_HOME={args.dagster_home} .venv/bin/dagster dev, "
-        "then open the asset lineage with every group expanded:"
-    )
-    print(f"http://127.0.0.1:3000/asset-groups?expanded={expanded}")
-    return 0
+    page = "asset-groups" if selection is None else f"asset-groups~{quote(selection, safe='')}/"
+    return f"http://127.0.0.1:3000/{page}?expanded={quote(groups, safe='')}"
 
 
 @dataclasses.dataclass

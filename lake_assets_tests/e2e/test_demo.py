@@ -43,3 +43,16 @@ def test_lake_demo_runs_the_whole_lake_and_prints_its_summary(small_demo: SmallD
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert len(evaluations) > 20 and failed == []
     assert "primary_key_unique" in {e.check_name for e in evaluations}
+
+
+@pytest.mark.e2e
+def test_the_demo_ends_with_lineage_links_in_the_form_the_browser_suite_opens(small_demo: SmallDemo) -> None:
+    """The two links `lake demo` prints last: one source's path and the whole lineage. The browser suite
+    (e2e/test_ui_browser.py) opens both forms in Chromium: the whole lineage from the last line, and a
+    selection inserted as `/asset-groups~<selection>/` into it, which must be the first link here."""
+    from urllib.parse import quote
+
+    *_, path_link, _, whole = small_demo.stdout.strip().splitlines()
+    assert whole == small_demo.link and whole.startswith("http://127.0.0.1:3000/asset-groups?expanded=")
+    selection = quote('key:"raw/events/order_placed"+', safe="")
+    assert path_link == whole.replace("/asset-groups?", f"/asset-groups~{selection}/?")
