@@ -33,6 +33,7 @@ _OWN_FILES = (
     "sources/__init__.py",
     "sources/events/__init__.py",
     "sources/events/lambda_intake.py",
+    "sources/events/sqs_wire.py",
     "sources/quarantine.py",
 )
 _OWN_FOLDERS = ("registry",)  # code, schemas/**/*.avsc and subject_defaults.json

@@ -67,7 +67,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -86,25 +85,27 @@ from lake_assets.registry.validation import (
     wrong_encoding,
 )
 from lake_assets.settings import IntakeLambdaSettings, load_lambda_settings
+from lake_assets.sources.events.sqs_wire import (
+    CONTENT_ENCODING,
+    CONTENT_TYPE,
+    NDJSON,
+    SQS_BATCH_MAX_BYTES,
+    SQS_BATCH_MAX_ENTRIES,
+    SQS_UNSAFE,
+    message_size,
+    string_attributes,
+)
 from lake_assets.sources.quarantine import quarantine_record
 
 SOURCE = "lambda"
-CONTENT_ENCODING = "content-encoding"
-CONTENT_TYPE = "content-type"  # the producer's (lake_assets.sources.events.sqs, not imported: not in the zip)
-NDJSON = "application/x-ndjson"  # a packed message: JSON lines joined by "\n"
 FIREHOSE_MAX_RECORDS = 500  # PutRecordBatch limits
 FIREHOSE_MAX_BYTES = 4 * 1024 * 1024
-SQS_BATCH_MAX_ENTRIES = 10  # SendMessageBatch limits (256 KiB: the classic total, accepted everywhere)
-SQS_BATCH_MAX_BYTES = 256 * 1024
 SEEN_CAPACITY = 100_000  # event ids remembered per warm container (about 10 MB)
 DEAD_LETTERED_CAPACITY = 100_000  # (message id, line number) of dead-letters sent (at most about 25 MB)
 BACKOFF_SECONDS = 0.1  # first retry delay; doubles per attempt
 BACKOFF_MAX_SECONDS = 2.0
 
 logger = logging.getLogger(__name__)
-
-# Characters an SQS message body or attribute may hold (anything else is rejected by SendMessage).
-_SQS_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class _EventId(msgspec.Struct):
@@ -187,7 +188,7 @@ class IntakeProcessor:
         records = event.get("Records") or []
         stats = InvocationStats(received=len(records))
         now = self.clock()
-        check, seen, dead_lettered = self.decoder.check, self._seen, self._dead_lettered
+        seen, dead_lettered = self._seen, self._dead_lettered
         failed: set[str] = set()
         batch: dict[str, _Valid] = {}
         letters: list[_DeadLetter] = []
@@ -197,12 +198,8 @@ class IntakeProcessor:
             read: Sequence[_Read]
             if record.get("messageAttributes"):  # packed, base64 or something else
                 read = self._read(record, stats)
-            else:  # one event sent as text (no attributes): read inline, the hot path of one-event messages
-                line = (record.get("body") or "").encode("utf-8", "surrogatepass").removeprefix(UTF8_BOM)
-                error = check(line)
-                if error is not None and (bom := foreign_bom(line)):  # looked for only once rejected
-                    error = wrong_encoding(bom, "event")
-                read = ((0, line, error),)
+            else:  # one event sent as text (no attributes): the hot path of one-event messages
+                read = (self._one_event(_payload(record)),)
             for number, line, error in read:
                 events += 1
                 if error is not None:
@@ -256,6 +253,13 @@ class IntakeProcessor:
             ]
         }
 
+    def _one_event(self, payload: bytes) -> _Read:
+        """A whole body as one event, judged as the local intake judges the start of a file."""
+        error = self.decoder.check(payload)
+        if error is not None and (bom := foreign_bom(payload)):  # looked for only once rejected
+            error = wrong_encoding(bom, "event")
+        return (0, payload, error)
+
     def _read(self, record: dict[str, Any], stats: InvocationStats) -> list[_Read]:
         """The events of one message, each with its verdict; see "Reading a message" in the module doc."""
         try:
@@ -264,10 +268,7 @@ class IntakeProcessor:
         except InvalidEvent as bad_body:
             return [(0, (record.get("body") or "").encode("utf-8", "surrogatepass"), bad_body)]
         if not packed:
-            error = self.decoder.check(payload)
-            if error is not None and (bom := foreign_bom(payload)):  # looked for only once rejected
-                error = wrong_encoding(bom, "event")
-            return [(0, payload, error)]
+            return [self._one_event(payload)]
         stats.packed += 1
         if bom := foreign_bom(payload):
             return [(0, payload, wrong_encoding(bom, "message"))]
@@ -345,12 +346,14 @@ class IntakeProcessor:
             self.settings.valid_queue_url, [(_sqs_text(v.line), {}) for v in delivered]
         )
 
-    def _send_to_queue(self, queue_url: str, entries: list[tuple[str, dict[str, str]]]) -> set[int]:
-        """Send (body, string attributes) entries to a queue: ``SendMessageBatch`` calls of up to 10 entries
+    def _send_to_queue(
+        self, queue_url: str, entries: list[tuple[str, dict[str, dict[str, str]]]]
+    ) -> set[int]:
+        """Send (body, message attributes) entries to a queue: ``SendMessageBatch`` calls of up to 10 entries
         and 256 KiB (a larger one alone with ``SendMessage``), retrying what SQS refused, with backoff, up to
         ``firehose_max_attempts`` calls; returns the indexes still not sent. The dead-letter queue and the
         optional valid queue both go through here: one round trip per ten records, not one per record."""
-        sizes = [_entry_size(body, attributes) for body, attributes in entries]
+        sizes = [message_size(body, attributes) for body, attributes in entries]
 
         def send_batch(ids: list[int]) -> list[int]:
             response = self.sqs.send_message_batch(
@@ -361,9 +364,7 @@ class IntakeProcessor:
 
         def send_alone(ids: list[int]) -> list[int]:
             body, attributes = entries[ids[0]]
-            self.sqs.send_message(
-                QueueUrl=queue_url, MessageBody=body, MessageAttributes=_attributes(attributes)
-            )
+            self.sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
             return []
 
         failed: set[int] = set()
@@ -415,7 +416,7 @@ def _is_packed(record: dict[str, Any]) -> bool:
 class _DeadLetter:
     key: tuple[str, int]  # (message id, line number; 0: the whole body)
     body: str
-    attributes: dict[str, str]
+    attributes: dict[str, dict[str, str]]  # SendMessage's form
 
 
 def _dead_letter(
@@ -428,36 +429,24 @@ def _dead_letter(
     body = quarantine_record(
         line, error.reason, error.kind, SOURCE, now, line_number=number or None, extra=extra
     ).decode("utf-8")
-    if _SQS_UNSAFE.search(body):  # e.g. U+FFFF in a base64-sent payload: escape it as \\uffff
+    if SQS_UNSAFE.search(body):  # e.g. U+FFFF in a base64-sent payload: escape it as \\uffff
         body = _ascii_json(body)
     attributes = {
-        "reason": _SQS_UNSAFE.sub("?", error.reason),
+        "reason": SQS_UNSAFE.sub("?", error.reason),
         "kind": error.kind,
         "source": SOURCE,
         "message_id": message_id,
     }
     if number:
         attributes["line_number"] = str(number)
-    return _DeadLetter((message_id, number), body, attributes)
+    return _DeadLetter((message_id, number), body, string_attributes(attributes))
 
 
-def _attributes(attributes: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}
-
-
-def _batch_entry(entry_id: str, body: str, attributes: dict[str, str]) -> dict[str, Any]:
+def _batch_entry(entry_id: str, body: str, attributes: dict[str, dict[str, str]]) -> dict[str, Any]:
     entry: dict[str, Any] = {"Id": entry_id, "MessageBody": body}
     if attributes:
-        entry["MessageAttributes"] = _attributes(attributes)
+        entry["MessageAttributes"] = attributes
     return entry
-
-
-def _entry_size(body: str, attributes: dict[str, str]) -> int:
-    """Bytes SQS counts against its limits: the body, and each attribute's name, type and value."""
-    size = len(body.encode("utf-8"))
-    for name, value in attributes.items():
-        size += len(name) + len("String") + len(value.encode("utf-8"))
-    return size
 
 
 def _payload(record: dict[str, Any]) -> bytes:
@@ -479,7 +468,7 @@ def _payload(record: dict[str, Any]) -> bytes:
 def _sqs_text(line: bytes) -> str:
     """A valid event as an SQS body: unchanged unless it holds characters SQS refuses (then escaped)."""
     text = line.decode("utf-8")
-    return _ascii_json(text) if _SQS_UNSAFE.search(text) else text
+    return _ascii_json(text) if SQS_UNSAFE.search(text) else text
 
 
 def _ascii_json(body: str) -> str:

@@ -36,7 +36,6 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
-import re
 import sys
 import time
 import uuid
@@ -50,22 +49,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lake_assets.registry.validation import UTF8_BOM
 from lake_assets.sources.events.intake import QUARANTINE_PREFIX
+from lake_assets.sources.events.sqs_wire import (
+    CONTENT_ENCODING,
+    CONTENT_TYPE,
+    NDJSON,
+    SQS_BATCH_MAX_BYTES,
+    SQS_BATCH_MAX_ENTRIES,
+    SQS_UNSAFE,
+    message_size,
+    string_attributes,
+)
 from lake_assets.sources.quarantine import quarantine_record
 from lake_assets.storage.object_store import ObjectStore
 
-CONTENT_ENCODING = "content-encoding"
-CONTENT_TYPE = "content-type"
-NDJSON = "application/x-ndjson"  # a packed message's content-type: JSON lines joined by "\n"
 DEFAULT_PACK_BYTES = 64 * 1024  # SQS bills each 64 KiB of a message's payload as one request
-SQS_BATCH_MAX_ENTRIES = 10
-SQS_BATCH_MAX_BYTES = 256 * 1024  # the classic SendMessageBatch total, accepted by every queue
 SQS_DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024  # assumed when the queue's MaximumMessageSize cannot be read
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 TOO_LARGE = "too_large"  # the validator's kind (lake_assets.registry.validation.TOO_LARGE)
 UNDELIVERED = "undelivered"
 SENDER_SOURCE = "lake events send"
-# Characters an SQS body may hold; a line with anything else is sent base64.
-_SQS_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _BATCH_TOO_LONG = {"BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong"}
 
 
@@ -181,7 +183,7 @@ class _Pack:
         data = (b"\n" if lead else b"") + b"\n".join(line for _, line in lines)
         if len(lines) == 1 and not lead:  # exactly what one line alone was before packing
             return _Message(lines, data.decode("utf-8"), {}, len(data))
-        attributes = {CONTENT_TYPE: {"DataType": "String", "StringValue": NDJSON}}
+        attributes = string_attributes({CONTENT_TYPE: NDJSON})
         return _Message(lines, data.decode("utf-8"), attributes, len(data) + PACKED_ATTRIBUTE_BYTES)
 
 
@@ -233,22 +235,14 @@ def encode_message(line: bytes) -> tuple[str, dict[str, dict[str, str]]]:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    if text is not None and not _SQS_UNSAFE.search(text):
+    if text is not None and not SQS_UNSAFE.search(text):
         return text, {}
     encoded = base64.b64encode(line).decode("ascii")
-    return encoded, {CONTENT_ENCODING: {"DataType": "String", "StringValue": "base64"}}
-
-
-def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
-    """Bytes SQS counts against its limits: body plus each attribute's name, type and value."""
-    size = len(body.encode("utf-8"))
-    for name, value in attributes.items():
-        size += len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
-    return size
+    return encoded, string_attributes({CONTENT_ENCODING: "base64"})
 
 
 # What the content-type attribute adds to a packed message's size (SQS counts attributes against the limits).
-PACKED_ATTRIBUTE_BYTES = message_size("", {CONTENT_TYPE: {"DataType": "String", "StringValue": NDJSON}})
+PACKED_ATTRIBUTE_BYTES = message_size("", string_attributes({CONTENT_TYPE: NDJSON}))
 
 
 def queue_max_message_bytes(sqs: Any, queue_url: str) -> int:
