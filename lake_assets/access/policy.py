@@ -199,16 +199,22 @@ class Policy:
     def reader(self, consumer: str) -> str:
         """The principal report or ML data set ``consumer`` (its asset key) reads as."""
         principal = self.read_as.get(consumer)
-        line = self.line("read_as", consumer)
-        where = f"{self.path}:{line}" if line else str(self.path)
         if principal is None:
             raise AccessDenied(
                 f"{consumer} reads as nobody: add it under read_as in {self.path}, e.g. "
                 f"'{consumer}: analyst' (a chart or export holds only what that principal may read)"
             )
         if principal not in self.principals:
+            line = self.line("read_as", consumer)
+            where = f"{self.path}:{line}" if line else str(self.path)
             raise AccessDenied(f"{consumer} reads as {principal!r}, not a principal of {where}: declare it")
         return principal
+
+    def consumer_view(self, consumer: str, table: str, wanted: Sequence[str]) -> tuple[str, TableAccess]:
+        """The reader of ``consumer`` and what it may read of ``table``, refused as ``reader`` and ``view``
+        refuse: a report's chart, its QuickSight data set and the ML export are judged alike."""
+        principal = self.reader(consumer)
+        return principal, self.view(principal, table, wanted, consumer)
 
     def view(self, principal: str, table: str, wanted: Sequence[str], purpose: str) -> TableAccess:
         """What ``principal`` may read of ``table``, refused (naming the grant to change) when it may not read

@@ -37,10 +37,15 @@ def select_sql(access: TableAccess, source: str, columns: Sequence[str] | None =
     return f"SELECT {projection} FROM {source}{where}"
 
 
+def _require_visible(access: TableAccess, columns: Sequence[str]) -> None:
+    """A last guard: ``Policy.view`` refuses hidden columns first, with the fix."""
+    if hidden := access.hidden(columns):
+        raise ValueError(f"{access.table}: {', '.join(hidden)} hidden by the policy")
+
+
 def restricted_arrow(access: TableAccess, data: pa.Table, columns: Sequence[str]) -> pa.Table:
     """``columns`` of the rows of ``data`` (the whole table's columns) the principal may read."""
-    if hidden := access.hidden(columns):
-        raise ValueError(f"{access.table}: {', '.join(hidden)} hidden by the policy")  # view() refuses first
+    _require_visible(access, columns)
     con = duckdb.connect()
     try:
         con.register("source_rows", data)
@@ -54,8 +59,7 @@ def restricted_frame(access: TableAccess, frame: DataFrame, columns: Sequence[st
     that DuckDB, Spark and Lake Formation read alike, e.g. ``dt >= DATE '2026-11-01'``)."""
     from pyspark.sql import functions as F
 
-    if hidden := access.hidden(columns):
-        raise ValueError(f"{access.table}: {', '.join(hidden)} hidden by the policy")
+    _require_visible(access, columns)
     if access.row_filter:
         frame = frame.where(F.expr(access.row_filter))
     return frame.select(*columns)

@@ -108,8 +108,7 @@ def consumer(dataset: str = DATASET) -> str:
 
 def labelled_rows(session: SparkSession, policy: Policy, dataset: str = DATASET) -> tuple[DataFrame, str]:
     """The labelled rows of the feature table as the data set's reader may read them, and the reader."""
-    principal = policy.reader(consumer(dataset))
-    access = policy.view(principal, FEATURE_TABLE.identifier, MATRIX_INPUTS, consumer(dataset))
+    principal, access = policy.consumer_view(consumer(dataset), FEATURE_TABLE.identifier, MATRIX_INPUTS)
     if not table_exists(session, FEATURE_TABLE):
         raise DatasetError(
             f"{FEATURE_TABLE.identifier} does not exist: materialize final/ml/customer_day_features first"

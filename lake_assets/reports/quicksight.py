@@ -248,28 +248,24 @@ def report_definition(specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
     return definition
 
 
-def analysis_request(
-    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
-) -> dict[str, Any]:
-    """CreateAnalysis: the reports' definition, where authors change the charts in QuickSight."""
+def analysis_request(account: str, qs: QuickSightSettings, definition: dict[str, Any]) -> dict[str, Any]:
+    """CreateAnalysis: the reports' definition (``report_definition``), where authors change the charts."""
     return {
         "AwsAccountId": account,
         "AnalysisId": analysis_id(qs),
         "Name": f"{qs.id_prefix} lake reports",
-        "Definition": report_definition(specs, data_set_arns),
+        "Definition": definition,
         **_permissions(qs, ANALYSIS_ACTIONS),
     }
 
 
-def dashboard_request(
-    account: str, qs: QuickSightSettings, specs: Sequence[ReportSpec], data_set_arns: dict[str, str]
-) -> dict[str, Any]:
+def dashboard_request(account: str, qs: QuickSightSettings, definition: dict[str, Any]) -> dict[str, Any]:
     """CreateDashboard: the same definition, published for readers."""
     return {
         "AwsAccountId": account,
         "DashboardId": dashboard_id(qs),
         "Name": f"{qs.id_prefix} lake reports",
-        "Definition": report_definition(specs, data_set_arns),
+        "Definition": definition,
         "DashboardPublishOptions": {"AdHocFilteringOption": {"AvailabilityStatus": "ENABLED"}},
         **_permissions(qs, DASHBOARD_ACTIONS),
     }
@@ -306,8 +302,7 @@ def report_readers(policy: Policy, specs: Sequence[ReportSpec]) -> dict[str, Pri
     for spec in specs:
         assert spec.table is not None
         try:
-            name = policy.reader(consumer(spec.name))
-            policy.view(name, spec.table, spec.columns, consumer(spec.name))
+            name, _ = policy.consumer_view(consumer(spec.name), spec.table, spec.columns)
         except AccessDenied as exc:
             raise QuickSightError(str(exc)) from None
         readers[spec.name] = policy.principals[name]
@@ -343,11 +338,12 @@ def requests(account: str, region: str, qs: QuickSightSettings, workgroup: str, 
     set_arns = {
         s.name: arn(region, account, "dataset", b["DataSetId"]) for s, b in zip(specs, sets, strict=True)
     }
+    definition = report_definition(specs, set_arns)  # the analysis and the dashboard share it
     built = Requests(
         list(sources.values()),
         sets,
-        analysis_request(account, qs, specs, set_arns),
-        dashboard_request(account, qs, specs, set_arns),
+        analysis_request(account, qs, definition),
+        dashboard_request(account, qs, definition),
     )
     for operation, bodies in built.by_operation().items():
         for body in bodies:
