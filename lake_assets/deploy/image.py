@@ -28,10 +28,7 @@ from pathlib import Path
 from lake_assets.deploy.glue_package import PACKAGE_ROOT, package_files
 
 REPO_ROOT = PACKAGE_ROOT.parent
-DEPLOY = REPO_ROOT / "deploy"
 ARCHIVE = "context.tar.gz"
-DAGSTER_HOME = "/opt/dagster/home"  # the Dockerfile's ENV; the stack's task definitions use the same
-PORTS = (3000, 4000)  # the webserver's and the code server's (EXPOSE)
 
 
 class ImageContextError(RuntimeError):
